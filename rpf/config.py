@@ -119,16 +119,26 @@ class BackgroundConfig:
     filter_size : int
         Median filter size in meshes.
     clip_sigma : float
-        Sigma clipping inside each mesh.
+        Sigma clipping of the global statistics (and inside each mesh with
+        ``method="photutils"``; ``sep`` clips at a fixed 3 sigma).
+    method : str
+        ``"sep"`` (fast, default) or ``"photutils"`` (``Background2D``).
+    mask_sources : bool
+        Second pass with the pixels of sources (3 sigma in a 5x5 mean of the
+        first residual) masked: removes the upward bias stars give the sky.
     """
 
     box_size: int | None = None
     filter_size: int = 3
     clip_sigma: float = 3.0
+    method: str = "sep"
+    mask_sources: bool = True
 
     def __post_init__(self) -> None:
         _check(self.box_size is None or self.box_size >= 8, "background.box_size must be >= 8")
         _check(self.filter_size >= 1, "background.filter_size must be >= 1")
+        _check(self.clip_sigma > 0, "background.clip_sigma must be > 0")
+        _check(self.method in ("sep", "photutils"), "background.method must be sep or photutils")
 
 
 @dataclass(frozen=True)

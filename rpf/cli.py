@@ -1,0 +1,160 @@
+"""The ``rpf`` command line (see CONTRACT.md for ``rpf run``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rpf import __version__
+from rpf.config import PipelineConfig, load_config
+from rpf.errors import ConfigError, RPFError
+
+__all__ = ["build_parser", "config_from_args", "main"]
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--bias", nargs="+", default=[], metavar="FILE", help="bias frames")
+    p.add_argument("--dark", nargs="+", default=[], metavar="FILE", help="dark frames")
+    p.add_argument("--flat", nargs="+", default=[], metavar="FILE", help="flat frames")
+    p.add_argument("--catalog", metavar="FILE", help="local reference catalogue (Gaia DR3 column names)")
+    p.add_argument("--ra", help="approximate pointing RA (degrees or h:m:s)")
+    p.add_argument("--dec", help="approximate pointing Dec (degrees or d:m:s)")
+    p.add_argument("--pixel-scale", type=float, metavar="ARCSEC", help="approximate pixel scale (arcsec/pixel)")
+    p.add_argument("--offline", action="store_true", help="never touch the network")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (tcp://host:8786)")
+    p.add_argument("--workers", type=int, metavar="N", help="workers of the local cluster")
+    p.add_argument("--config", type=Path, metavar="FILE", help="pipeline parameters (TOML, YAML or JSON)")
+    p.add_argument("--psf", action="store_true", help="PSF photometry as well as aperture photometry")
+    p.add_argument("--manual-wcs", action="store_true", help="use --ra/--dec/--pixel-scale as the WCS itself")
+    p.add_argument("--eager", action="store_true", help="run in this process without Dask (debugging)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``rpf`` command."""
+    parser = argparse.ArgumentParser(prog="rpf", description="RAPAS Photometry Factory")
+    parser.add_argument("--version", action="version", version=f"rpf {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="process science frames into calibrated catalogues")
+    run.add_argument("science", nargs="+", help="raw science frames (FITS)")
+    _add_run_options(run)
+
+    demo = sub.add_parser("demo", help="simulate a night of frames and run the pipeline on it")
+    demo.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
+    demo.add_argument("--frames", type=int, default=4, help="number of simulated frames")
+    demo.add_argument("--size", type=int, default=1024, help="frame size in pixels")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--workers", type=int, default=2)
+
+    cfg = sub.add_parser("config", help="print or write the default configuration")
+    cfg.add_argument("--write", type=Path, metavar="FILE", help="write it here (.toml, .yaml or .json)")
+
+    try:
+        from rpf.catalogs.cli import add_catalog_subparser
+    except ImportError:
+        pass
+    else:
+        add_catalog_subparser(sub)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> PipelineConfig:
+    """Merge ``--config`` with the command-line options (options win)."""
+    config = load_config(args.config)
+    changes: dict[str, dict] = {}
+    astrometry = {k: v for k, v in (("ra", args.ra), ("dec", args.dec), ("pixel_scale", args.pixel_scale)) if v}
+    if args.manual_wcs:
+        astrometry["mode"] = "manual"
+    if astrometry:
+        changes["astrometry"] = astrometry
+    if args.pixel_scale:
+        changes["header"] = {"pixel_scale": args.pixel_scale}
+    catalogs = {}
+    if args.catalog:
+        catalogs.update(catalog_file=str(args.catalog), reference="file")
+    if args.offline:
+        catalogs["offline"] = True
+    if catalogs:
+        changes["catalogs"] = catalogs
+    execution = {}
+    if args.scheduler:
+        execution["scheduler"] = args.scheduler
+    if args.workers:
+        execution["n_workers"] = args.workers
+    if execution:
+        changes["execution"] = execution
+    if args.psf:
+        changes["psf"] = {"enabled": True}
+    return config.replace(**changes) if changes else config
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rpf.cli_progress import run_with_progress
+
+    config = config_from_args(args)
+    missing = [p for p in [*args.bias, *args.dark, *args.flat] if not Path(p).exists()]
+    if missing:
+        print(f"rpf: error: calibration file(s) not found: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    return run_with_progress(
+        args.science, config=config, out_dir=args.out, bias=args.bias, dark=args.dark, flat=args.flat, eager=args.eager
+    )
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from rpf.cli_progress import run_with_progress
+    from rpf.simulate import write_demo_dataset
+
+    raw = args.out / "raw"
+    print(f"rpf demo: simulating {args.frames} frames of {args.size}x{args.size} px in {raw}", file=sys.stderr)
+    paths = write_demo_dataset(raw, n_frames=args.frames, seed=args.seed, shape=(args.size, args.size))
+    config = PipelineConfig().replace(
+        catalogs={"catalog_file": str(paths["catalog"]), "reference": "file", "offline": True},
+        execution={"n_workers": args.workers},
+    )
+    return run_with_progress(
+        paths["science"],
+        config=config,
+        out_dir=args.out / "products",
+        bias=paths["bias"],
+        dark=paths["dark"],
+        flat=paths["flat"],
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``rpf`` command; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "demo":
+            return _demo(args)
+        if args.command == "config":
+            if args.write:
+                PipelineConfig().save(args.write)
+            else:
+                import json
+
+                print(json.dumps(PipelineConfig().to_dict(), indent=2))
+            return 0
+        if args.command == "catalog":
+            from rpf.catalogs.cli import run_catalog_command
+
+            return run_catalog_command(args)
+    except ConfigError as exc:
+        print(f"rpf: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except RPFError as exc:
+        print(f"rpf: error: {exc}", file=sys.stderr)
+        return 2
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

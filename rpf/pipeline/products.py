@@ -1,0 +1,165 @@
+"""Turn a finished frame state into the contract's products and summary."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.table import QTable
+
+from rpf import __version__
+from rpf.pipeline.context import RunContext
+from rpf.pipeline.state import FrameResult, FrameState
+from rpf.products import (
+    write_atomic,
+    write_catalog_csv,
+    write_header_text,
+    write_metadata_json,
+    write_preview_png,
+    write_wcs_products,
+    write_zip,
+)
+
+__all__ = ["frame_stem", "frame_metadata", "write_frame_products"]
+
+_SUFFIXES = (".gz", ".fz", ".fits", ".fit", ".fts")
+
+PHOT_COLUMNS = ("id", "x", "y", "ra", "dec", "flux", "flux_err", "mag_inst", "mag", "mag_err", "snr", "flags")
+"""Contract columns of ``<stem>_phot.csv``, first and in this order."""
+
+
+def frame_stem(path: str | Path) -> str:
+    """Return the file name without ``.fits``/``.fit``/``.fts``/``.gz``/``.fz``."""
+    name = Path(path).name
+    changed = True
+    while changed:
+        changed = False
+        for suffix in _SUFFIXES:
+            if name.lower().endswith(suffix) and len(name) > len(suffix):
+                name, changed = name[: -len(suffix)], True
+    return name
+
+
+def _num(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return None if not math.isfinite(value) else value
+
+
+def frame_metadata(state: FrameState, ctx: RunContext) -> dict[str, Any]:
+    """Build the contract's ``<stem>_metadata.json`` dictionary for a frame."""
+    meta = state.frame.meta if state.frame is not None else None
+    wcs = state.wcs
+    zp = state.zero_point
+    fwhm_px = _num(state.fwhm.fwhm_px) if state.fwhm is not None else None
+    scale = _num(getattr(wcs, "pixel_scale_arcsec", None)) or (meta.pixel_scale if meta else None)
+    out: dict[str, Any] = {
+        "frame": Path(state.path).name,
+        "path": str(state.path),
+        "status": "failed" if state.error else "ok",
+        "error": state.error,
+        "failed_stage": state.failed_stage,
+        "filter": meta.filter if meta else None,
+        "band": state.band,
+        "date_obs": meta.date_obs if meta else None,
+        "mjd_mid": meta.mjd_mid if meta else None,
+        "exptime": meta.exptime if meta else None,
+        "airmass": _num(getattr(state.airmass, "airmass", None)),
+        "airmass_source": getattr(state.airmass, "source", None),
+        "fwhm_px": fwhm_px,
+        "fwhm_arcsec": fwhm_px * scale if (fwhm_px and scale) else None,
+        "pixel_scale_arcsec": scale,
+        "center_ra": _num(getattr(wcs, "center_ra", None)),
+        "center_dec": _num(getattr(wcs, "center_dec", None)),
+        "wcs_source": getattr(wcs, "source", "none"),
+        "wcs_rms_arcsec": _num(getattr(wcs, "rms_arcsec", None)),
+        "wcs_message": getattr(wcs, "message", None),
+        "zero_point": _num(getattr(zp, "zero_point", None)),
+        "zero_point_err": _num(getattr(zp, "zero_point_err", None)),
+        "color_term": _num(getattr(zp, "color_term", None)),
+        "extinction_k": _num(getattr(zp, "extinction_k", None)),
+        "n_calib_stars": int(getattr(zp, "n_calib_stars", 0) or 0),
+        "zero_point_rms": _num(getattr(zp, "rms", None)),
+        "reference_catalog": state.reference.meta.get("catalog") if state.reference is not None else None,
+        "limiting_mag": _num(state.limiting_mag),
+        "n_sources": len(state.phot) if state.phot is not None else 0,
+        "n_cosmic_pixels": int(state.cosmics.n_pixels) if state.cosmics is not None else None,
+        "background_level": _num(getattr(state.background, "global_level", None)),
+        "background_rms": _num(getattr(state.background, "global_rms", None)),
+        "aperture_correction": state.phot.meta.get("aperture_correction") if state.phot is not None else None,
+        "services": [r.__dict__ if hasattr(r, "__dict__") else r for r in state.crossmatch],
+        "warnings": list(meta.warnings) if meta else [],
+        "software_version": __version__,
+        "parameters": ctx.config.to_dict(),
+        "timings": dict(state.timings),
+    }
+    return out
+
+
+def _ordered(phot: QTable) -> QTable:
+    first = [c for c in PHOT_COLUMNS if c in phot.colnames]
+    for col in ("mag", "mag_err"):
+        if col not in phot.colnames:
+            phot[col] = np.full(len(phot), np.nan)
+            first.insert(PHOT_COLUMNS.index(col), col)
+    rest = [c for c in phot.colnames if c not in first]
+    return phot[[c for c in PHOT_COLUMNS if c in phot.colnames] + rest]
+
+
+def write_frame_products(state: FrameState, ctx: RunContext) -> FrameResult:
+    """Write every product of one frame atomically and return its summary.
+
+    A failed frame still gets its metadata, log and ZIP so that the user
+    sees what went wrong; no product is half-written after a crash.
+    """
+    out_dir = Path(ctx.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = frame_stem(state.path)
+    base = out_dir / stem
+    metadata = frame_metadata(state, ctx)
+    written: dict[str, str] = {}
+
+    if state.phot is not None and state.error is None:
+        phot = _ordered(state.phot)
+        write_catalog_csv(phot, f"{base}_phot.csv")
+        written["phot"] = f"{base}_phot.csv"
+    else:
+        phot = None
+    if state.frame is not None:
+        write_header_text(state.frame.header, f"{base}_header.txt")
+        written["header"] = f"{base}_header.txt"
+    if state.wcs is not None and state.wcs.wcs is not None:
+        write_wcs_products(state.wcs.wcs, base)
+        written["wcs"] = f"{base}_wcs.fits"
+        written["wcs_header"] = f"{base}_wcs_header.txt"
+    if ctx.config.output.png and state.frame is not None and state.background is not None and state.error is None:
+        xy = np.column_stack([state.phot["x"], state.phot["y"]]) if state.phot is not None else np.empty((0, 2))
+        write_preview_png(state.image, xy, f"{base}_image.png", title=stem)
+        written["image"] = f"{base}_image.png"
+    written.update(_stage_products(state, base, ctx))
+    write_atomic(f"{base}.log", "\n".join(state.log) + "\n")
+    written["log"] = f"{base}.log"
+    metadata["products"] = {k: Path(v).name for k, v in written.items()}
+    write_metadata_json(metadata, f"{base}_metadata.json")
+    written["metadata"] = f"{base}_metadata.json"
+    if ctx.config.output.zip:
+        write_zip(list(written.values()), f"{base}_results.zip")
+        written["zip"] = f"{base}_results.zip"
+    return FrameResult(
+        path=state.path,
+        status=metadata["status"],
+        metadata=metadata,
+        phot=phot,
+        products=written,
+        error=state.error,
+    )
+
+
+def _stage_products(state: FrameState, base: Path, ctx: RunContext) -> dict[str, str]:
+    """Products of optional stages: zero-point plot, PSF model, transients."""
+    from rpf.pipeline.extras import write_optional_products
+
+    return write_optional_products(state, base, ctx)

@@ -1,0 +1,172 @@
+"""The per-frame stages, in order, each ``(state, ctx) -> state``.
+
+These thin adapters call the pure stage functions of the library with the
+right section of the configuration.  They are module-level so that they
+pickle to Dask workers; :mod:`rpf.pipeline.graph` wraps each one in a
+``dask.delayed`` task, and :func:`rpf.pipeline.frame.process_frame` calls
+them one after another for eager use.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rpf.astrometry import solve_wcs
+from rpf.background import estimate_background
+from rpf.calibration import calibrate
+from rpf.cosmics import clean_cosmic_rays
+from rpf.detection import detect_sources, estimate_fwhm
+from rpf.flags import SourceFlag
+from rpf.io import load_frame
+from rpf.photometry import aperture_photometry
+from rpf.pipeline.context import RunContext
+from rpf.pipeline.state import FrameState
+
+__all__ = ["STAGES"]
+
+
+def load(state: FrameState, ctx: RunContext) -> FrameState:
+    """Read the raw frame and normalise its header."""
+    frame = load_frame(state.path, defaults=ctx.config.header)
+    for warning in frame.meta.warnings:
+        state = state.note(f"WARNING {warning}")
+    return state.evolve(frame=frame)
+
+
+def calibrate_frame(state: FrameState, ctx: RunContext) -> FrameState:
+    """Subtract bias and exposure-scaled dark, divide by the flat."""
+    info = ", ".join(k for k in ("bias", "dark_rate", "flat") if getattr(ctx.masters, k) is not None)
+    frame = calibrate(state.frame, ctx.masters, config=ctx.config.calibration)
+    return state.evolve(frame=frame).note(f"calibration: applied {info or 'nothing (no master frames)'}")
+
+
+def _fwhm_guess(state: FrameState, ctx: RunContext) -> float:
+    scale = state.frame.meta.pixel_scale
+    if scale:
+        return ctx.config.detection.seeing_arcsec / scale
+    return 3.0
+
+
+def background(state: FrameState, ctx: RunContext) -> FrameState:
+    """First background estimate, with the FWHM guessed from the seeing."""
+    bkg = estimate_background(
+        state.frame.data, mask=state.frame.mask, fwhm_px=_fwhm_guess(state, ctx), config=ctx.config.background
+    )
+    msg = f"background: box {bkg.box_size} px, level {bkg.global_level:.2f}, rms {bkg.global_rms:.3f} ADU"
+    return state.evolve(background=bkg).note(msg)
+
+
+def cosmic_rays(state: FrameState, ctx: RunContext) -> FrameState:
+    """Detect and clean cosmic-ray hits (L.A.Cosmic)."""
+    meta = state.frame.meta
+    cr = clean_cosmic_rays(
+        state.frame.data,
+        gain=meta.gain,
+        read_noise=meta.read_noise,
+        saturation=meta.saturation,
+        mask=state.frame.mask,
+        background=state.background.level,
+        config=ctx.config.cosmics,
+    )
+    mask = np.zeros(state.frame.data.shape, np.uint16) if state.frame.mask is None else state.frame.mask.copy()
+    mask[cr.mask] |= np.uint16(SourceFlag.COSMIC_RAY)
+    frame = state.frame.with_data(state.frame.data, mask=mask)
+    return state.evolve(cosmics=cr, frame=frame).note(f"cosmic rays: {cr.n_pixels} pixels flagged and cleaned")
+
+
+def detect(state: FrameState, ctx: RunContext) -> FrameState:
+    """Detect sources, measure the FWHM and refine the background with it."""
+    cfg = ctx.config
+    sources = detect_sources(state.image, rms=state.background.rms, mask=state.frame.mask, config=cfg.detection)
+    fwhm = estimate_fwhm(state.image, sources, config=cfg.detection)
+    state = state.evolve(sources=sources, fwhm=fwhm).note(
+        f"detection: {len(sources)} sources; FWHM {fwhm.fwhm_px:.2f} px from {fwhm.n_stars} stars"
+    )
+    if cfg.background.box_size is None:
+        bkg = estimate_background(state.frame.data, mask=state.frame.mask, fwhm_px=fwhm.fwhm_px, config=cfg.background)
+        if bkg.box_size != state.background.box_size:
+            state = state.evolve(background=bkg).note(f"background: refined with box {bkg.box_size} px")
+            sources = detect_sources(state.image, rms=bkg.rms, mask=state.frame.mask, config=cfg.detection)
+            state = state.evolve(sources=sources).note(f"detection: {len(sources)} sources after refinement")
+    return state
+
+
+def photometry(state: FrameState, ctx: RunContext) -> FrameState:
+    """Aperture photometry at every radius, aperture-corrected to total flux."""
+    phot = aperture_photometry(
+        state.image,
+        state.sources,
+        fwhm_px=state.fwhm.fwhm_px,
+        rms=state.background.rms,
+        gain=state.frame.meta.gain,
+        mask=state.frame.mask,
+        config=ctx.config.aperture,
+    )
+    corr = phot.meta.get("aperture_correction", {})
+    return state.evolve(phot=phot).note(f"aperture photometry: {len(phot)} sources; corrections {corr}")
+
+
+def astrometry(state: FrameState, ctx: RunContext) -> FrameState:
+    """Find, verify and refine the WCS; give every source its sky position."""
+    from rpf.pipeline.reference import reference_for_astrometry
+
+    reference, ref_msg = reference_for_astrometry(state, ctx)
+    if ref_msg:
+        state = state.note(ref_msg)
+    solution = solve_wcs(
+        state.phot,
+        shape=state.frame.data.shape,
+        meta=state.frame.meta,
+        header=state.frame.header,
+        reference=reference,
+        config=ctx.config.astrometry,
+    )
+    phot = state.phot.copy()
+    if solution.wcs is not None:
+        ra, dec = solution.wcs.all_pix2world(np.asarray(phot["x"]), np.asarray(phot["y"]), 0)
+        phot["ra"], phot["dec"] = ra, dec
+    else:
+        phot["ra"] = np.full(len(phot), np.nan)
+        phot["dec"] = np.full(len(phot), np.nan)
+        phot["flags"] = phot["flags"] | np.uint16(SourceFlag.NO_WCS)
+    rms = f"{solution.rms_arcsec:.3f}\"" if solution.rms_arcsec is not None else "n/a"
+    msg = f"astrometry: {solution.source}, rms {rms}, {solution.n_matches} matches; {solution.message}"
+    return state.evolve(phot=phot, wcs=solution, reference=reference).note(msg)
+
+
+def calibrate_magnitudes(state: FrameState, ctx: RunContext) -> FrameState:
+    """Airmass, reference catalogue, zero point and calibrated magnitudes."""
+    from rpf.pipeline.magnitudes import calibrate_magnitudes as run
+
+    return run(state, ctx)
+
+
+def psf_photometry(state: FrameState, ctx: RunContext) -> FrameState:
+    """Build an ePSF and fit every source (with ``psf.enabled``)."""
+    if not ctx.config.psf.enabled:
+        return state
+    from rpf.pipeline.magnitudes import psf_stage
+
+    return psf_stage(state, ctx)
+
+
+def crossmatch(state: FrameState, ctx: RunContext) -> FrameState:
+    """Label sources with SIMBAD, SkyBoT, VSX, quasars and Astro-Colibri."""
+    from rpf.pipeline.labels import crossmatch_stage
+
+    return crossmatch_stage(state, ctx)
+
+
+STAGES = (
+    ("load", load),
+    ("calibrate", calibrate_frame),
+    ("background", background),
+    ("cosmic_rays", cosmic_rays),
+    ("detect", detect),
+    ("photometry", photometry),
+    ("astrometry", astrometry),
+    ("zero_point", calibrate_magnitudes),
+    ("psf", psf_photometry),
+    ("crossmatch", crossmatch),
+)
+"""The ordered per-frame stages; products are written after the last one."""

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up (with the test extras) and run the linter and the test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --test
+.venv/bin/ruff check rpf app tests benchmarks
+.venv/bin/python -m pytest "$@"
