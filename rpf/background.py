@@ -26,6 +26,7 @@ _BOX_PER_FWHM = 16
 _DEFAULT_FWHM_PX = 4.0
 _SOURCE_BOX = 5
 _SOURCE_SIGMA = 3.0
+_GLOBAL_SAMPLE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def estimate_background(
         raise PhotometryError(f"background needs a 2-D image, got shape {image.shape}")
     ignore = ~np.isfinite(image)
     if mask is not None:
-        ignore |= np.asarray(mask).astype(bool)
+        ignore |= np.asarray(mask) != 0
     if ignore.all():
         raise PhotometryError("background: every pixel is masked or non-finite")
     box = config.box_size if config.box_size is not None else choose_box_size(image.shape, fwhm_px=fwhm_px)
@@ -125,7 +126,8 @@ def estimate_background(
     if config.mask_sources:
         ignore = ignore | _source_pixels(clean, level, rms)
         level, rms = maps(clean, ignore, box, config)
-    global_level, global_rms = _global_stats(image[~ignore], config.clip_sigma)
+    step = max(1, int(np.sqrt(image.size / _GLOBAL_SAMPLE)))
+    global_level, global_rms = _global_stats(image[::step, ::step][~ignore[::step, ::step]], config.clip_sigma)
     return Background(level=level, rms=rms, box_size=int(box), global_level=global_level, global_rms=global_rms)
 
 
@@ -163,8 +165,6 @@ def _photutils_maps(
 
 def _global_stats(values: np.ndarray, clip_sigma: float, n_iter: int = 5) -> tuple[float, float]:
     sample = values.astype(np.float64)
-    if sample.size > 1_000_000:
-        sample = sample[:: sample.size // 1_000_000]
     for _ in range(n_iter):
         median = np.median(sample)
         std = np.std(sample)

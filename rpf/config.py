@@ -96,16 +96,22 @@ class CalibrationConfig:
         Sigma of the clipping applied across the stack.
     flat_min : float
         Normalised flat values below this are masked instead of divided by.
+    bad_pixel_fill : str
+        What calibrated pixels flagged ``BAD_PIXEL`` (non-finite raw value,
+        masked flat) hold: ``"interpolate"`` (mean of the good neighbours)
+        or ``"nan"``.
     """
 
     combine: str = "median"
     clip_sigma: float = 3.0
     flat_min: float = 0.2
+    bad_pixel_fill: str = "interpolate"
 
     def __post_init__(self) -> None:
         _check(self.combine in ("median", "mean"), "calibration.combine must be median or mean")
         _check(self.clip_sigma > 0, "calibration.clip_sigma must be > 0")
         _check(0 < self.flat_min < 1, "calibration.flat_min must be in (0, 1)")
+        _check(self.bad_pixel_fill in ("interpolate", "nan"), "calibration.bad_pixel_fill must be interpolate or nan")
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,13 @@ class CosmicsConfig:
         Number of iterations.
     gain, read_noise, saturation : float or None
         Override the frame's gain (e-/ADU), read noise (e-) and saturation (ADU).
+    sepmed : bool
+        Separable median filter of astroscrappy (about 3x faster than the full
+        median, but it flags more star cores, which ``protect_sigma`` undoes).
+    protect_sigma : float or None
+        A detected hit whose surrounding ring (2-3 px away) has a median above
+        this many sky sigmas sits on a star core and is dropped from the mask;
+        ``None`` keeps every detection.
     """
 
     enabled: bool = True
@@ -165,9 +178,12 @@ class CosmicsConfig:
     gain: float | None = None
     read_noise: float | None = None
     saturation: float | None = None
+    sepmed: bool = True
+    protect_sigma: float | None = 3.0
 
     def __post_init__(self) -> None:
         _check(self.sigclip > 0 and self.sigfrac > 0 and self.objlim > 0, "cosmics limits must be > 0")
+        _check(self.protect_sigma is None or self.protect_sigma > 0, "cosmics.protect_sigma must be > 0")
         _check(self.niter >= 1, "cosmics.niter must be >= 1")
 
 
@@ -285,7 +301,8 @@ class AstrometryConfig:
     refine: bool = True
 
     def __post_init__(self) -> None:
-        _check(self.mode in ("auto", "header", "solve", "manual"), "astrometry.mode must be auto, header, solve or manual")
+        modes = ("auto", "header", "solve", "manual")
+        _check(self.mode in modes, f"astrometry.mode must be one of {', '.join(modes)}")
         _check(self.time_limit_s > 0, "astrometry.time_limit_s must be > 0")
         _check(0 <= self.sip_order <= 5, "astrometry.sip_order must be in 0..5")
 
@@ -316,6 +333,20 @@ class CatalogConfig:
         Faintest reference magnitude requested.
     colibri_uid : str or None
         Astro-Colibri user key (also read from ``RPF_COLIBRI_UID``); never logged.
+    colibri_window_days : float
+        Astro-Colibri events are searched this many days either side of the observation.
+    mpc_code : str or None
+        MPC observatory code used for SkyBoT (else the frame's site coordinates).
+    retry_backoff_s : float
+        First retry delay; it doubles after each failed attempt.
+    match_radius_min_arcsec, match_radius_max_arcsec : float
+        Bounds of the cross-match radius derived from the FWHM and the WCS RMS.
+    tycho2_dir : str
+        Folder of the astrometry.net Tycho-2 index files (offline reference).
+    gaia_url, simbad_url, vizier_url, skybot_url, colibri_url : str
+        Service end points (Gaia TAP sync, SIMBAD TAP sync, VizieR VOTable,
+        SkyBoT cone search, Astro-Colibri cone search); change them for a
+        mirror or a local test server.
     """
 
     reference: str = "gaia_dr3"
@@ -328,10 +359,30 @@ class CatalogConfig:
     retries: int = 2
     mag_limit: float = 19.0
     colibri_uid: str | None = field(default=None, repr=False)
+    colibri_window_days: float = 3.0
+    mpc_code: str | None = None
+    retry_backoff_s: float = 1.0
+    match_radius_min_arcsec: float = 1.0
+    match_radius_max_arcsec: float = 10.0
+    tycho2_dir: str = "/usr/share/astrometry"
+    gaia_url: str = "https://gea.esac.esa.int/tap-server/tap/sync"
+    simbad_url: str = "https://simbad.cds.unistra.fr/simbad/sim-tap/sync"
+    vizier_url: str = "https://vizier.cds.unistra.fr/viz-bin/votable"
+    skybot_url: str = "https://ssp.imcce.fr/webservices/skybot/api/conesearch.php"
+    colibri_url: str = "https://astro-colibri.science/cone_search"
 
     def __post_init__(self) -> None:
         _check(self.timeout_s > 0, "catalogs.timeout_s must be > 0")
         _check(self.retries >= 0, "catalogs.retries must be >= 0")
+        _check(self.retry_backoff_s >= 0, "catalogs.retry_backoff_s must be >= 0")
+        _check(self.colibri_window_days >= 0, "catalogs.colibri_window_days must be >= 0")
+        _check(
+            0 < self.match_radius_min_arcsec <= self.match_radius_max_arcsec,
+            "catalogs.match_radius_min_arcsec must be > 0 and <= match_radius_max_arcsec",
+        )
+        known = ("simbad", "skybot", "vsx", "milliquas", "colibri")
+        _check(set(self.crossmatch) <= set(known), f"catalogs.crossmatch must be among {', '.join(known)}")
+        _check(self.reference in ("gaia_dr3", "tycho2", "file"), "catalogs.reference must be gaia_dr3, tycho2 or file")
 
 
 @dataclass(frozen=True)
@@ -358,6 +409,22 @@ class ZeroPointConfig:
         Fixed extinction coefficient (mag/airmass); ``None`` absorbs it per frame.
     band : str or None
         Force the reference band instead of choosing it from the filter.
+    match_radius_arcsec : float
+        One-to-one match radius between detections and the reference catalogue
+        (used when no match is given).
+    isolation_arcsec : float
+        A calibrator with a reference neighbour closer than this (and at most
+        ``isolation_dmag`` fainter) is rejected.
+    isolation_dmag : float
+        Neighbours fainter than the calibrator by more than this are ignored.
+    min_snr : float
+        Faintest calibrator signal-to-noise ratio.
+    robust : str
+        ``"clip"`` (iterative sigma clipping) or ``"huber"`` (Huber IRLS).
+    max_iter : int
+        Iterations of the robust fit.
+    min_stars : int
+        Fewest calibrators for a fit (a ``ZeroPointError`` below).
     """
 
     mag_range: tuple[float, float] = (9.0, 19.0)
@@ -369,6 +436,28 @@ class ZeroPointConfig:
     spatial_order: int = 0
     extinction_k: float | None = None
     band: str | None = None
+    match_radius_arcsec: float = 2.0
+    isolation_arcsec: float = 6.0
+    isolation_dmag: float = 4.0
+    min_snr: float = 10.0
+    robust: str = "clip"
+    max_iter: int = 10
+    min_stars: int = 5
+
+    def __post_init__(self) -> None:
+        lo, hi = self.mag_range
+        _check(lo < hi, "zeropoint.mag_range must be (bright, faint) with bright < faint")
+        lo, hi = self.color_range
+        _check(lo < hi, "zeropoint.color_range must be (blue, red) with blue < red")
+        _check(self.max_ruwe > 0, "zeropoint.max_ruwe must be > 0")
+        _check(self.clip_sigma > 0, "zeropoint.clip_sigma must be > 0")
+        _check(0 <= self.spatial_order <= 3, "zeropoint.spatial_order must be in 0..3")
+        _check(self.match_radius_arcsec > 0, "zeropoint.match_radius_arcsec must be > 0")
+        _check(self.isolation_arcsec >= 0, "zeropoint.isolation_arcsec must be >= 0")
+        _check(self.min_snr >= 0, "zeropoint.min_snr must be >= 0")
+        _check(self.robust in ("clip", "huber"), "zeropoint.robust must be clip or huber")
+        _check(self.max_iter >= 1, "zeropoint.max_iter must be >= 1")
+        _check(self.min_stars >= 2, "zeropoint.min_stars must be >= 2")
 
 
 @dataclass(frozen=True)
@@ -387,6 +476,17 @@ class PSFConfig:
         Most stars used to build the ePSF.
     fit_positions : bool
         Fit positions as well as fluxes (else forced at the centroids).
+    fit_radius_fwhm : float
+        Radius of the pixels fitted around each source, in FWHM units.
+    fit_background : bool
+        Fit a constant local background per group of overlapping sources
+        (the data are already background-subtracted, so this is off by default).
+    min_stars : int
+        Fewest isolated stars needed to build the ePSF.
+    build_iterations : int
+        Iterations of the ePSF builder.
+    position_iterations : int
+        Iterations of the position refinement (with ``fit_positions``).
     """
 
     enabled: bool = False
@@ -394,6 +494,19 @@ class PSFConfig:
     size_fwhm: float = 4.0
     max_stars: int = 200
     fit_positions: bool = False
+    fit_radius_fwhm: float = 1.5
+    fit_background: bool = False
+    min_stars: int = 15
+    build_iterations: int = 10
+    position_iterations: int = 3
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.oversampling <= 8, "psf.oversampling must be in 1..8")
+        _check(self.size_fwhm >= 1, "psf.size_fwhm must be >= 1")
+        _check(0 < self.fit_radius_fwhm <= self.size_fwhm, "psf.fit_radius_fwhm must be in (0, size_fwhm]")
+        _check(self.max_stars >= self.min_stars >= 3, "psf needs max_stars >= min_stars >= 3")
+        _check(self.build_iterations >= 1, "psf.build_iterations must be >= 1")
+        _check(self.position_iterations >= 1, "psf.position_iterations must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -411,7 +524,15 @@ class ExecutionConfig:
     memory_limit : str
         Memory limit per local worker (Dask syntax).
     retries : int
-        Retries of a task whose worker died.
+        Retries of a task that raised (a task whose worker died is also
+        rescheduled by Dask, up to ``distributed.scheduler.allowed-failures``).
+    processes : bool
+        Local workers are processes (else threads of this process).
+    dashboard_address : str or None
+        Where the local cluster serves the Dask dashboard (``":0"`` any free
+        port, None none).
+    share_references : bool
+        Query the reference catalogue once per group of overlapping fields.
     """
 
     scheduler: str | None = None
@@ -419,9 +540,14 @@ class ExecutionConfig:
     threads_per_worker: int = 1
     memory_limit: str = "auto"
     retries: int = 2
+    processes: bool = True
+    dashboard_address: str | None = ":8787"
+    share_references: bool = True
 
     def __post_init__(self) -> None:
         _check(self.n_workers >= 1, "execution.n_workers must be >= 1")
+        _check(self.threads_per_worker >= 1, "execution.threads_per_worker must be >= 1")
+        _check(self.retries >= 0, "execution.retries must be >= 0")
 
 
 @dataclass(frozen=True)

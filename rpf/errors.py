@@ -14,6 +14,7 @@ __all__ = [
     "ConfigError",
     "FrameError",
     "PhotometryError",
+    "ProductError",
     "RPFError",
     "ServiceTimeout",
     "ServiceUnavailable",
@@ -64,6 +65,10 @@ class ZeroPointError(RPFError):
 
 class CatalogError(RPFError):
     """A catalogue service or file failed."""
+
+
+class ProductError(RPFError):
+    """An output product cannot be written (unsupported value, missing input file)."""
 
 
 class ServiceUnavailable(CatalogError):

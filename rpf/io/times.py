@@ -134,7 +134,7 @@ def read_times(header: fits.Header, *, exptime: float, notes: list[str]) -> Obse
     start = _start_mjd(header, notes)
     mid = _mid_mjd(header, notes)
     if start is None and mid is None:
-        notes.append("no observation time: header has no DATE-OBS/MJD-OBS/JD keyword (time-dependent steps are skipped)")
+        notes.append("no observation time: header has no DATE-OBS/MJD-OBS/JD keyword (time-dependent steps skipped)")
         return ObservationTimes(date_obs=None, mjd_start=None, mjd_mid=None)
     if start is None:
         start = mid - exptime / 172800.0

@@ -10,6 +10,7 @@ import numpy as np
 from astropy.table import QTable
 
 from rpf import __version__
+from rpf.io import frame_stem
 from rpf.pipeline.context import RunContext
 from rpf.pipeline.state import FrameResult, FrameState
 from rpf.products import (
@@ -22,24 +23,10 @@ from rpf.products import (
     write_zip,
 )
 
-__all__ = ["frame_stem", "frame_metadata", "write_frame_products"]
-
-_SUFFIXES = (".gz", ".fz", ".fits", ".fit", ".fts")
+__all__ = ["frame_metadata", "write_frame_products"]
 
 PHOT_COLUMNS = ("id", "x", "y", "ra", "dec", "flux", "flux_err", "mag_inst", "mag", "mag_err", "snr", "flags")
 """Contract columns of ``<stem>_phot.csv``, first and in this order."""
-
-
-def frame_stem(path: str | Path) -> str:
-    """Return the file name without ``.fits``/``.fit``/``.fts``/``.gz``/``.fz``."""
-    name = Path(path).name
-    changed = True
-    while changed:
-        changed = False
-        for suffix in _SUFFIXES:
-            if name.lower().endswith(suffix) and len(name) > len(suffix):
-                name, changed = name[: -len(suffix)], True
-    return name
 
 
 def _num(value: Any) -> float | None:

@@ -1,0 +1,141 @@
+"""Where the frames run: an embedded local Dask cluster or an existing scheduler.
+
+:func:`open_client` is a context manager: it starts a
+:class:`distributed.LocalCluster` (and stops it afterwards) unless a
+scheduler address is given by the caller (``--scheduler``), the
+configuration (``execution.scheduler``) or the ``RPF_SCHEDULER``
+environment variable, in that order; a remote scheduler is only connected
+to and disconnected from, never shut down.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from distributed import Client, LocalCluster
+
+from rpf.config import ExecutionConfig
+from rpf.errors import ConfigError
+
+__all__ = ["ClusterInfo", "cluster_info", "open_client", "resolve_scheduler"]
+
+SCHEDULER_ENV = "RPF_SCHEDULER"
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """What a run is connected to.
+
+    Attributes
+    ----------
+    scheduler : str
+        Scheduler address (``tcp://host:port``).
+    dashboard : str or None
+        Link to the Dask dashboard.
+    local : bool
+        True for a cluster started by RPF for this run.
+    n_workers : int
+        Workers connected when asked.
+    """
+
+    scheduler: str
+    dashboard: str | None
+    local: bool
+    n_workers: int
+
+
+def resolve_scheduler(execution: ExecutionConfig, scheduler: str | None = None) -> str | None:
+    """Return the scheduler address to use, or None for a local cluster.
+
+    Parameters
+    ----------
+    execution : ExecutionConfig
+        The run's execution settings.
+    scheduler : str, optional
+        An address given explicitly (``--scheduler``); it wins.
+
+    Returns
+    -------
+    str or None
+        ``scheduler``, else ``execution.scheduler``, else ``$RPF_SCHEDULER``.
+    """
+    address = scheduler or execution.scheduler or os.environ.get(SCHEDULER_ENV) or None
+    if address is not None and "://" not in address and ":" not in address:
+        raise ConfigError(f"scheduler address {address!r} must look like tcp://host:8786")
+    return address
+
+
+def cluster_info(client: Client) -> ClusterInfo:
+    """Describe the cluster a client is connected to."""
+    info = client.scheduler_info()
+    return ClusterInfo(
+        scheduler=client.scheduler.address,
+        dashboard=client.dashboard_link if _has_dashboard(client) else None,
+        local=isinstance(client.cluster, LocalCluster),
+        n_workers=len(info.get("workers", {})),
+    )
+
+
+def _has_dashboard(client: Client) -> bool:
+    try:
+        return bool(client.dashboard_link)
+    except (KeyError, AttributeError):
+        return False
+
+
+@contextmanager
+def open_client(execution: ExecutionConfig, *, scheduler: str | None = None, timeout: float = 30.0) -> Iterator[Client]:
+    """Connect to a Dask cluster for the duration of a ``with`` block.
+
+    Parameters
+    ----------
+    execution : ExecutionConfig
+        Local-cluster size (``n_workers``, ``threads_per_worker``,
+        ``memory_limit``, ``processes``, ``dashboard_address``) or the
+        scheduler address.
+    scheduler : str, optional
+        An existing scheduler (wins over the configuration and the environment).
+    timeout : float
+        Seconds to wait for the connection.
+
+    Yields
+    ------
+    distributed.Client
+        A synchronous client; :func:`cluster_info` gives its dashboard link.
+
+    Examples
+    --------
+    >>> from rpf.config import ExecutionConfig
+    >>> with open_client(ExecutionConfig(n_workers=1, dashboard_address=None)) as client:  # doctest: +SKIP
+    ...     print(cluster_info(client).dashboard)
+    """
+    address = resolve_scheduler(execution, scheduler)
+    if address is not None:
+        try:
+            client = Client(address, timeout=timeout)
+        except OSError as exc:
+            raise ConfigError(f"cannot connect to the Dask scheduler at {address}: {exc}") from exc
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    cluster = LocalCluster(
+        n_workers=execution.n_workers,
+        threads_per_worker=execution.threads_per_worker,
+        memory_limit=execution.memory_limit,
+        processes=execution.processes,
+        dashboard_address=execution.dashboard_address,
+        **({"host": "127.0.0.1"} if execution.processes else {}),
+    )
+    try:
+        client = Client(cluster, timeout=timeout)
+        try:
+            yield client
+        finally:
+            client.close()
+    finally:
+        cluster.close()

@@ -1,0 +1,467 @@
+"""Run many frames on Dask and stream their events as they finish.
+
+:func:`run` is a generator of :mod:`rpf.pipeline.events` (for the CLI);
+:func:`start_run` runs the same generator on a background thread and
+returns a :class:`RunHandle` that a dashboard polls without blocking its
+event loop.  Frames stream back with :func:`distributed.as_completed`; only
+each frame's small :class:`~rpf.pipeline.state.FrameResult` leaves the
+workers.  Stage progress comes from the workers on a per-run event topic.
+At the end the run writes ``run_summary.csv`` and ``lightcurves.csv``.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from distributed import Client, Future, as_completed
+
+from rpf.config import PipelineConfig
+from rpf.errors import PhotometryError
+from rpf.lightcurves import FramePhotometry, build_lightcurves, write_lightcurves_csv
+from rpf.pipeline.cluster import cluster_info, open_client
+from rpf.pipeline.events import (
+    Event,
+    FrameDone,
+    FrameFailed,
+    FrameStarted,
+    RunFinished,
+    RunStarted,
+    StageDone,
+)
+from rpf.pipeline.frame import StageFunction
+from rpf.pipeline.graph import build_run_graph
+from rpf.pipeline.stages import STAGES
+from rpf.pipeline.state import FrameResult
+from rpf.pipeline.summary import write_run_summary
+
+__all__ = ["RunHandle", "run", "start_run"]
+
+PathLike = str | Path
+
+
+def _naming(path: str, message: str) -> str:
+    return message if Path(path).name in message else f"{path}: {message}"
+
+
+def _failed(path: str, message: str, status: str = "failed") -> FrameResult:
+    meta = {"frame": Path(path).name, "path": path, "status": status, "error": message}
+    return FrameResult(path=path, status=status, metadata=meta, error=message)
+
+
+def _light_table(result: FrameResult) -> FramePhotometry | None:
+    phot = result.phot
+    if phot is None or not {"ra", "dec", "mag", "mag_err"} <= set(phot.colnames):
+        return None
+    meta = result.metadata
+    return FramePhotometry.from_table(
+        phot, frame=meta.get("frame", Path(result.path).name), mjd=meta.get("mjd_mid"), airmass=meta.get("airmass")
+    )
+
+
+class _Run:
+    """One run: builds and submits the graph, turns completions into events."""
+
+    def __init__(
+        self,
+        paths: Sequence[PathLike],
+        *,
+        config: PipelineConfig,
+        out_dir: PathLike,
+        bias: Sequence[PathLike],
+        dark: Sequence[PathLike],
+        flat: Sequence[PathLike],
+        client: Client | None,
+        scheduler: str | None,
+        stages: Sequence[tuple[str, StageFunction]],
+        lightcurves: bool,
+        differential: bool,
+    ) -> None:
+        self.paths = [str(p) for p in paths]
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.calibration = {"bias": list(bias), "dark": list(dark), "flat": list(flat)}
+        self.client = client
+        self.scheduler = scheduler
+        self.stages = tuple(stages)
+        self.lightcurves = lightcurves
+        self.differential = differential
+        self.run_id = uuid.uuid4().hex[:12]
+        self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._lock = threading.Lock()
+        self._cancelled = False
+        self._futures: list[Future] = []
+        self._client: Client | None = None
+        self._completed: as_completed | None = None
+
+    def cancel(self) -> None:
+        """Cancel every unfinished frame; the event stream then ends with RunFinished."""
+        with self._lock:
+            self._cancelled = True
+            if self._client is not None and self._futures:
+                self._client.cancel([f for f in self._futures if not f.done()])
+            if self._completed is not None:
+                self._completed.clear()
+        self._inbox.put(("cancel", None))
+
+    def _feed(self, completed: as_completed) -> None:
+        for future in completed:
+            self._inbox.put(("done", future))
+        self._inbox.put(("end", None))
+
+    def events(self) -> Iterator[Event]:
+        """Run the frames and yield the events as they happen."""
+        start = time.perf_counter()
+        with ExitStack() as stack:
+            client = self.client or stack.enter_context(open_client(self.config.execution, scheduler=self.scheduler))
+            info = cluster_info(client)
+            yield RunStarted(
+                run_id=self.run_id,
+                n_frames=len(self.paths),
+                out_dir=str(self.out_dir),
+                scheduler=info.scheduler,
+                dashboard=info.dashboard,
+            )
+            topic = f"rpf-{self.run_id}"
+            client.subscribe_topic(topic, lambda event: self._inbox.put(("topic", event[1])))
+            stack.callback(client.unsubscribe_topic, topic)
+            graphs = build_run_graph(
+                self.paths,
+                config=self.config,
+                out_dir=self.out_dir,
+                stages=self.stages,
+                share_references=self.config.execution.share_references,
+                topic=topic,
+                **self.calibration,
+            )
+            with self._lock:
+                if self._cancelled:
+                    graphs = []
+                self._client = client
+                self._futures = client.compute(graphs, retries=self.config.execution.retries)
+                self._completed = as_completed(self._futures)
+            stack.callback(self._cancel_unfinished)
+            threading.Thread(target=self._feed, args=(self._completed,), daemon=True, name="rpf-as-completed").start()
+            results = yield from self._stream({f.key: i for i, f in enumerate(self._futures)})
+            yield self._finish(results, time.perf_counter() - start)
+
+    def _cancel_unfinished(self) -> None:
+        unfinished = [f for f in self._futures if not f.done()]
+        if unfinished and self._client is not None:
+            self._client.cancel(unfinished)
+
+    def _stream(self, index_of: dict[str, int]) -> Iterator[Event]:
+        """Yield frame events until every frame finished or the run was cancelled."""
+        started: set[int] = set()
+        results: dict[int, FrameResult] = {}
+        while len(results) < len(self.paths):
+            kind, item = self._inbox.get()
+            if kind in ("cancel", "end"):
+                break
+            if kind == "topic":
+                index = int(item["index"])
+                if index in results or index >= len(self.paths):
+                    continue
+                if index not in started:
+                    started.add(index)
+                    yield FrameStarted(run_id=self.run_id, path=self.paths[index], index=index)
+                if item["kind"] == "stage":
+                    yield StageDone(
+                        run_id=self.run_id,
+                        path=self.paths[index],
+                        index=index,
+                        stage=item["stage"],
+                        seconds=item.get("seconds"),
+                        failed=bool(item.get("failed")),
+                    )
+                continue
+            index = index_of[item.key]
+            result = self._result(item, self.paths[index])
+            if result is None:
+                continue
+            if index not in started:
+                started.add(index)
+                yield FrameStarted(run_id=self.run_id, path=self.paths[index], index=index)
+            results[index] = result
+            yield self._frame_event(index, result)
+        return results
+
+    def _result(self, future: Future, path: str) -> FrameResult | None:
+        if future.status == "finished":
+            result = future.result()
+        elif future.status == "error":
+            exc = future.exception()
+            result = _failed(path, _naming(path, f"{type(exc).__name__}: {exc}"))
+        else:
+            result = None
+        future.release()
+        return result
+
+    def _frame_event(self, index: int, result: FrameResult) -> Event:
+        path = self.paths[index]
+        if result.ok:
+            return FrameDone(run_id=self.run_id, path=path, index=index, result=result)
+        return FrameFailed(
+            run_id=self.run_id,
+            path=path,
+            index=index,
+            message=_naming(path, result.error or "failed"),
+            stage=result.metadata.get("failed_stage"),
+            metadata=result.metadata,
+        )
+
+    def _finish(self, results: dict[int, FrameResult], seconds: float) -> RunFinished:
+        metadata = [
+            results[i].metadata if i in results else _failed(p, f"{p}: cancelled", "cancelled").metadata
+            for i, p in enumerate(self.paths)
+        ]
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        summary = write_run_summary(metadata, self.out_dir / "run_summary.csv")
+        messages: list[str] = []
+        curves = None
+        if self.lightcurves:
+            curves, message = self._write_lightcurves([results[i] for i in sorted(results) if results[i].ok])
+            if message:
+                messages.append(message)
+        n_ok = sum(r.ok for r in results.values())
+        return RunFinished(
+            run_id=self.run_id,
+            n_frames=len(self.paths),
+            n_ok=n_ok,
+            n_failed=len(results) - n_ok,
+            n_cancelled=len(self.paths) - len(results),
+            seconds=round(seconds, 3),
+            cancelled=self._cancelled,
+            summary_csv=str(summary),
+            lightcurves_csv=None if curves is None else str(curves),
+            messages=tuple(messages),
+        )
+
+    def _write_lightcurves(self, results: list[FrameResult]) -> tuple[Path | None, str]:
+        frames = [f for f in (_light_table(r) for r in results) if f is not None]
+        if len(frames) < 2:
+            return None, ""
+        try:
+            table = build_lightcurves(frames, differential=self.differential)
+        except PhotometryError as exc:
+            return None, f"lightcurves.csv not written: {exc}"
+        counts = table.group_by("star_id").groups.indices
+        if len(counts) < 2 or max(counts[1:] - counts[:-1]) < 2:
+            return None, "lightcurves.csv not written: no star seen in two frames (fields do not overlap)"
+        return write_lightcurves_csv(table, self.out_dir / "lightcurves.csv"), ""
+
+
+def _make_run(
+    paths: Sequence[PathLike],
+    *,
+    config: PipelineConfig | None,
+    out_dir: PathLike,
+    bias: Sequence[PathLike],
+    dark: Sequence[PathLike],
+    flat: Sequence[PathLike],
+    client: Client | None,
+    scheduler: str | None,
+    stages: Sequence[tuple[str, StageFunction]],
+    lightcurves: bool,
+    differential: bool,
+) -> _Run:
+    return _Run(
+        paths,
+        config=config or PipelineConfig(),
+        out_dir=out_dir,
+        bias=bias,
+        dark=dark,
+        flat=flat,
+        client=client,
+        scheduler=scheduler,
+        stages=stages,
+        lightcurves=lightcurves,
+        differential=differential,
+    )
+
+
+def run(
+    paths: Sequence[PathLike],
+    *,
+    config: PipelineConfig | None = None,
+    out_dir: PathLike,
+    bias: Sequence[PathLike] = (),
+    dark: Sequence[PathLike] = (),
+    flat: Sequence[PathLike] = (),
+    client: Client | None = None,
+    scheduler: str | None = None,
+    stages: Sequence[tuple[str, StageFunction]] = STAGES,
+    lightcurves: bool = True,
+    differential: bool = False,
+) -> Iterator[Event]:
+    """Process many frames on Dask, yielding events as frames finish.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        Raw science frames.
+    config : PipelineConfig, optional
+        Every parameter (defaults when omitted); ``config.execution`` sizes
+        the local cluster, names a scheduler and sets the task retries.
+    out_dir : str or Path
+        Products folder (per-frame products, ``run_summary.csv``, ``lightcurves.csv``).
+    bias, dark, flat : sequence of str or Path
+        Raw calibration frames; the masters are built once, as one task.
+    client : distributed.Client, optional
+        A synchronous client to use (left open); default: :func:`open_client`.
+    scheduler : str, optional
+        Scheduler address (``--scheduler``) when no client is given.
+    stages : sequence of (name, function)
+        The per-frame stages (default: the pipeline's).
+    lightcurves : bool
+        Write ``lightcurves.csv`` when frames overlap.
+    differential : bool
+        Add ensemble differential magnitudes to the light curves.
+
+    Yields
+    ------
+    Event
+        :class:`RunStarted`, then per frame :class:`FrameStarted`,
+        :class:`StageDone`..., :class:`FrameDone` or :class:`FrameFailed`,
+        and :class:`RunFinished` last.  Closing the generator early cancels
+        the unfinished frames.
+
+    Examples
+    --------
+    >>> for event in run(paths, out_dir="out"):  # doctest: +SKIP
+    ...     print(event.to_dict()["event"])
+    """
+    return _make_run(
+        paths,
+        config=config,
+        out_dir=out_dir,
+        bias=bias,
+        dark=dark,
+        flat=flat,
+        client=client,
+        scheduler=scheduler,
+        stages=stages,
+        lightcurves=lightcurves,
+        differential=differential,
+    ).events()
+
+
+class RunHandle:
+    """A run going on in a background thread; never blocks the caller.
+
+    Use :meth:`poll` from an event loop (periodic callback) or iterate
+    :meth:`events` from a thread; :meth:`cancel` stops the unfinished frames.
+    """
+
+    def __init__(self, job: _Run) -> None:
+        self._job = job
+        self._queue: queue.Queue[Event | BaseException | None] = queue.Queue()
+        self._finished = threading.Event()
+        self.run_id = job.run_id
+        self.result: RunFinished | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, daemon=True, name=f"rpf-run-{job.run_id}")
+        self._thread.start()
+
+    def _work(self) -> None:
+        try:
+            for event in self._job.events():
+                if isinstance(event, RunFinished):
+                    self.result = event
+                self._queue.put(event)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised by events()/wait()
+            self.error = exc
+            self._queue.put(exc)
+        finally:
+            self._finished.set()
+            self._queue.put(None)
+
+    @property
+    def done(self) -> bool:
+        """True once the run has finished (or failed to start)."""
+        return self._finished.is_set()
+
+    def cancel(self) -> None:
+        """Cancel the unfinished frames; the stream still ends with :class:`RunFinished`."""
+        self._job.cancel()
+
+    def poll(self) -> list[Event]:
+        """Return the events that arrived since the last call, without waiting."""
+        out: list[Event] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return out
+            if isinstance(item, BaseException):
+                raise item
+            if item is not None:
+                out.append(item)
+
+    def events(self, timeout: float | None = None) -> Iterator[Event]:
+        """Yield events until the run finishes (blocking; use from a thread).
+
+        Raises
+        ------
+        TimeoutError
+            When no event arrives within ``timeout`` seconds.
+        """
+        while True:
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty as exc:
+                raise TimeoutError(f"no event from run {self.run_id} within {timeout} s") from exc
+            if isinstance(item, BaseException):
+                raise item
+            if item is None:
+                return
+            yield item
+
+    def wait(self, timeout: float | None = None) -> RunFinished | None:
+        """Block until the run finishes; return its :class:`RunFinished` (None on timeout)."""
+        self._finished.wait(timeout)
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def start_run(
+    paths: Sequence[PathLike],
+    *,
+    config: PipelineConfig | None = None,
+    out_dir: PathLike,
+    bias: Sequence[PathLike] = (),
+    dark: Sequence[PathLike] = (),
+    flat: Sequence[PathLike] = (),
+    client: Client | None = None,
+    scheduler: str | None = None,
+    stages: Sequence[tuple[str, StageFunction]] = STAGES,
+    lightcurves: bool = True,
+    differential: bool = False,
+) -> RunHandle:
+    """Start :func:`run` on a background thread and return its handle at once.
+
+    Takes the same parameters as :func:`run`; a given ``client`` must be
+    synchronous (``Client(address)``), which is safe to use from any thread.
+    """
+    return RunHandle(
+        _make_run(
+            paths,
+            config=config,
+            out_dir=out_dir,
+            bias=bias,
+            dark=dark,
+            flat=flat,
+            client=client,
+            scheduler=scheduler,
+            stages=stages,
+            lightcurves=lightcurves,
+            differential=differential,
+        )
+    )

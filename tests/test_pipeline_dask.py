@@ -1,0 +1,280 @@
+"""Many frames on Dask: graph, local and remote clusters, events, resilience, cancel."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pickle
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dask
+import numpy as np
+import pytest
+from astropy.io import fits
+from dask_toy_stages import TOY
+from distributed import Client
+
+from rpf.config import ExecutionConfig, PipelineConfig
+from rpf.errors import ConfigError
+from rpf.pipeline import RunContext, process_frame
+from rpf.pipeline.cluster import cluster_info, open_client, resolve_scheduler
+from rpf.pipeline.events import FrameDone, FrameFailed, FrameStarted, RunFinished, RunStarted, StageDone
+from rpf.pipeline.graph import build_run_graph, frame_field, group_fields
+from rpf.pipeline.runner import run, start_run
+
+DASK = str(Path(sys.executable).parent / "dask")
+
+
+QUIET = {"output": {"png": False, "zip": False}}
+
+
+def _toy_frames(folder: Path, n: int, *, corrupt: bool = False) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        path = folder / f"toy{i:02d}.fits"
+        fits.writeto(path, np.full((32, 32), float(i), np.float32), overwrite=True)
+        paths.append(path)
+    if corrupt:
+        bad = folder / "corrupt.fits"
+        bad.write_bytes(b"SIMPLE  = this is not a FITS file")
+        paths.insert(1, bad)
+    return paths
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _check_stream(events, n_frames):
+    """Every frame: started before its single terminal event; run events first and last."""
+    assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
+    assert not any(isinstance(e, RunStarted | RunFinished) for e in events[1:-1])
+    seen: dict[int, list[str]] = {}
+    for e in events[1:-1]:
+        seen.setdefault(e.index, []).append(e.kind)
+        json.dumps(e.to_dict())
+    json.dumps(events[0].to_dict()), json.dumps(events[-1].to_dict())
+    for kinds in seen.values():
+        assert kinds[0] == "frame_started"
+        assert kinds.count("frame_started") == 1
+        assert sum(k in ("frame_done", "frame_failed") for k in kinds) == 1
+        assert kinds[-1] in ("frame_done", "frame_failed")
+    assert len(seen) == n_frames
+
+
+# --- remote cluster: a real scheduler and two worker processes ----------------------------
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory):
+    """`dask scheduler` + two `dask worker --nthreads 1` on 127.0.0.1 (random ports)."""
+    folder = tmp_path_factory.mktemp("cluster")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    path = os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "RPF_TOY_SLEEP": "0.8", "PYTHONPATH": path}
+    log = open(folder / "cluster.log", "w")  # noqa: SIM115 - closed at teardown
+    cmd = [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
+    procs = [subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)]
+    try:
+        for i in range(2):
+            cmd = [DASK, "worker", address, "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard"]
+            cmd += ["--name", f"w{i}", "--local-directory", str(folder / f"w{i}")]
+            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env))
+        client = Client(address, timeout=60)
+        client.wait_for_workers(2, timeout=90)
+        yield client
+        client.close()
+    finally:
+        for proc in reversed(procs):
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+
+
+def test_remote_run_streams_and_isolates_a_corrupt_frame(remote, tmp_path):
+    paths = _toy_frames(tmp_path / "raw", 4, corrupt=True)
+    config = PipelineConfig().replace(**QUIET)
+    events = list(run(paths, config=config, out_dir=tmp_path / "out", scheduler=remote.scheduler.address, stages=TOY))
+    _check_stream(events, len(paths))
+    assert events[0].scheduler == remote.scheduler.address
+    done = {e.path: e for e in events if isinstance(e, FrameDone)}
+    failed = [e for e in events if isinstance(e, FrameFailed)]
+    assert len(done) == 4 and len(failed) == 1, [e.message for e in failed]
+    assert "corrupt.fits" in failed[0].message and failed[0].stage == "load"
+    assert [e.stage for e in events if isinstance(e, StageDone) and e.path == str(paths[0])] == ["load", "slow", "astrometry"]
+    for i, path in enumerate(p for p in paths if p.name != "corrupt.fits"):
+        assert done[str(path)].metadata["limiting_mag"] == pytest.approx(float(i))
+    # results streamed: the first frame arrived well before the run ended
+    first_done = min(e.time for e in done.values())
+    assert events[-1].time - first_done > 0.5
+    finished = events[-1]
+    assert (finished.n_ok, finished.n_failed) == (4, 1)
+    rows = list(csv.DictReader(open(finished.summary_csv)))
+    assert [r["frame"] for r in rows] == [p.name for p in paths]
+    assert [r["status"] for r in rows] == ["ok", "failed", "ok", "ok", "ok"]
+    assert "corrupt.fits" in rows[1]["error"]
+    # the remote cluster is left running
+    assert len(remote.scheduler_info()["workers"]) == 2
+
+
+def test_killed_worker_still_yields_every_frame(remote, tmp_path):
+    remote.wait_for_workers(2, timeout=60)
+    paths = _toy_frames(tmp_path / "raw", 8)
+    config = PipelineConfig().replace(**QUIET)
+    handle = start_run(paths, config=config, out_dir=tmp_path / "out", client=remote, stages=TOY)
+    for event in handle.events(timeout=60):
+        if isinstance(event, StageDone) and event.stage == "load":
+            break
+    pids = remote.run(os.getpid)
+    busy = remote.processing()
+    victim = next(w for w, keys in busy.items() if keys) if any(busy.values()) else next(iter(pids))
+    os.kill(pids[victim], signal.SIGKILL)
+    finished = handle.wait(timeout=120)
+    assert finished is not None and handle.done
+    assert (finished.n_ok, finished.n_failed, finished.n_cancelled) == (8, 0, 0)
+    assert all((tmp_path / "out" / f"{p.stem}_metadata.json").exists() for p in paths)
+
+
+def test_cancel_stops_the_tasks(remote, tmp_path):
+    remote.wait_for_workers(2, timeout=60)
+    paths = _toy_frames(tmp_path / "raw", 12)
+    config = PipelineConfig().replace(**QUIET)
+    handle = start_run(paths, config=config, out_dir=tmp_path / "out", client=remote, stages=TOY)
+    for event in handle.events(timeout=60):
+        if isinstance(event, FrameDone):
+            break
+    t0 = time.perf_counter()
+    handle.cancel()
+    finished = handle.wait(timeout=30)
+    assert time.perf_counter() - t0 < 10
+    assert finished.cancelled and finished.n_cancelled >= 6
+    assert finished.n_ok + finished.n_failed + finished.n_cancelled == 12
+    time.sleep(3.0)  # long enough for the cancelled frames to have finished, had they run on
+    written = list((tmp_path / "out").glob("*_metadata.json"))
+    assert len(written) <= finished.n_ok + 2  # at most the frames already in their last task
+    leftover = remote.run_on_scheduler(lambda dask_scheduler: [str(k) for k in dask_scheduler.tasks])
+    assert not [k for k in leftover if k.startswith(("slow-", "load-", "finish-"))]
+    statuses = [r["status"] for r in csv.DictReader(open(finished.summary_csv))]
+    assert statuses.count("cancelled") == finished.n_cancelled
+
+
+# --- graph structure ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from rpf.simulate import write_demo_dataset
+
+    folder = tmp_path_factory.mktemp("demo")
+    paths = write_demo_dataset(folder / "raw", n_frames=3, seed=3, shape=(512, 512))
+    config = PipelineConfig().replace(
+        catalogs={"catalog_file": str(paths["catalog"]), "reference": "file", "offline": True}, **QUIET
+    )
+    return folder, paths, config
+
+
+def test_graph_shares_context_and_one_reference_per_field(demo, tmp_path, monkeypatch):
+    monkeypatch.setenv("RPF_TOY_SLEEP", "0")
+    _, paths, config = demo
+    science = [str(p) for p in paths["science"]]
+    far = tmp_path / "far.fits"
+    with fits.open(science[0]) as hdul:
+        for hdu in hdul:
+            for key in ("CRVAL1", "RA", "OBJCTRA"):
+                if key in hdu.header and isinstance(hdu.header[key], float):
+                    hdu.header[key] = (hdu.header[key] + 30.0) % 360
+        hdul.writeto(far)
+    fields = {p: frame_field(p, config) for p in [*science, str(far)]}
+    assert all(f is not None for f in fields.values())
+    groups = group_fields(fields)
+    assert [len(g.paths) for g in groups] == [3, 1]
+
+    graphs = build_run_graph([*science, str(far)], config=config, out_dir=tmp_path / "out", stages=TOY)
+    keys = [str(k) for k in dask.base.collections_to_dsk(graphs)]
+    assert sum(k.startswith("context-") for k in keys) == 1
+    assert sum(k.startswith("catalogue-") for k in keys) == 2
+    assert sum(k.startswith("slow-") for k in keys) == 4
+    results = dask.compute(*graphs, scheduler="sync")
+    assert all(r.ok for r in results)
+    assert all(r.metadata["reference_catalog"] is not None for r in results)
+    log = (tmp_path / "out" / f"{Path(science[1]).stem}.log").read_text()
+    assert "shared by 3 frame(s)" in log
+
+
+def test_scheduler_address_resolution(monkeypatch):
+    monkeypatch.delenv("RPF_SCHEDULER", raising=False)
+    assert resolve_scheduler(ExecutionConfig()) is None
+    monkeypatch.setenv("RPF_SCHEDULER", "tcp://10.0.0.1:8786")
+    assert resolve_scheduler(ExecutionConfig()) == "tcp://10.0.0.1:8786"
+    assert resolve_scheduler(ExecutionConfig(scheduler="tcp://a:1")) == "tcp://a:1"
+    assert resolve_scheduler(ExecutionConfig(scheduler="tcp://a:1"), "tcp://b:2") == "tcp://b:2"
+    with pytest.raises(ConfigError):
+        resolve_scheduler(ExecutionConfig(scheduler="nonsense"))
+
+
+def test_unreachable_scheduler_is_a_config_error():
+    with pytest.raises(ConfigError, match="cannot connect"):
+        with open_client(ExecutionConfig(), scheduler=f"tcp://127.0.0.1:{_free_port()}", timeout=2):
+            pass
+
+
+# --- local cluster, the real pipeline: Dask equals eager ------------------------------------
+
+
+def _comparable(meta):
+    skip = {"timings", "products", "parameters", "path"}
+    return {k: v for k, v in meta.items() if k not in skip}
+
+
+def test_local_cluster_equals_eager_and_isolates_a_corrupt_frame(demo, tmp_path):
+    folder, paths, config = demo
+    from rpf.calibration import build_masters
+
+    corrupt = tmp_path / "corrupt.fits"
+    shutil.copy(paths["science"][0], corrupt)
+    corrupt.write_bytes(corrupt.read_bytes()[:5000])
+    science = [*paths["science"][:2], corrupt]
+    calib = {k: paths[k] for k in ("bias", "dark", "flat")}
+    config = config.replace(execution={"n_workers": 2, "dashboard_address": ":0"})
+
+    with open_client(config.execution) as client:
+        info = cluster_info(client)
+        assert info.local and info.n_workers == 2 and info.dashboard.startswith("http")
+        events = list(run(science, config=config, out_dir=tmp_path / "dask", client=client, **calib))
+    _check_stream(events, 3)
+    assert any(isinstance(e, StageDone) for e in events) and any(isinstance(e, FrameStarted) for e in events)
+    done = {e.path: e for e in events if isinstance(e, FrameDone)}
+    failed = [e for e in events if isinstance(e, FrameFailed)]
+    assert len(done) == 2 and len(failed) == 1 and "corrupt.fits" in failed[0].message
+
+    ctx = RunContext(config=config, masters=build_masters(**calib, config=config), out_dir=tmp_path / "eager")
+    for path in paths["science"][:2]:
+        eager = process_frame(path, ctx)
+        lazy = done[str(path)].result
+        assert eager.ok and lazy.ok
+        assert len(pickle.dumps(lazy)) < 512 * 512 * 4  # no image came back
+        assert _comparable(lazy.metadata) == _comparable(eager.metadata)
+        assert lazy.phot.colnames == eager.phot.colnames
+        for name in eager.phot.colnames:
+            a, b = np.asarray(eager.phot[name]), np.asarray(lazy.phot[name])
+            if a.dtype.kind == "f":
+                np.testing.assert_allclose(b, a, rtol=1e-9, equal_nan=True)
+            else:
+                assert np.array_equal(a, b)
+        assert done[str(path)].zero_point == eager.metadata["zero_point"] is not None

@@ -1,0 +1,250 @@
+"""Product writers: content, formats and atomicity (no half-written file after a crash)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy import units as u
+from astropy.io import fits
+from astropy.table import MaskedColumn, QTable
+from astropy.time import Time
+from astropy.wcs import WCS
+from matplotlib import image as mpimg
+
+from rpf.errors import ProductError
+from rpf.frame import FrameMeta
+from rpf.products import (
+    atomic_path,
+    write_atomic,
+    write_catalog_csv,
+    write_header_text,
+    write_metadata_json,
+    write_preview_png,
+    write_wcs_products,
+    write_zip,
+)
+
+
+def _leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.startswith("."))
+
+
+def test_write_atomic_bytes_and_text(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "a.txt"
+    write_atomic(target, "héllo\n")
+    assert target.read_text(encoding="utf-8") == "héllo\n"
+    write_atomic(target, b"\x00\x01")
+    assert target.read_bytes() == b"\x00\x01"
+    assert oct(target.stat().st_mode & 0o777) == oct(0o644)
+    assert _leftovers(target.parent) == []
+
+
+def test_exception_mid_write_leaves_old_file_and_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "cat.csv"
+    target.write_text("old complete content\n")
+    with pytest.raises(RuntimeError, match="disk died"):
+        with atomic_path(target) as temporary:
+            temporary.write_text("new, partial")
+            raise RuntimeError("disk died")
+    assert target.read_text() == "old complete content\n"
+    assert _leftovers(tmp_path) == []
+
+
+def test_writer_failing_mid_zip_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    inputs = [tmp_path / f"f{i}.txt" for i in range(3)]
+    for path in inputs:
+        path.write_text(path.name * 1000)
+    original = zipfile.ZipFile.write
+    calls = []
+
+    def failing_write(self: zipfile.ZipFile, filename: object, *args: object, **kwargs: object) -> None:
+        calls.append(filename)
+        if len(calls) == 2:
+            raise OSError("no space left on device")
+        original(self, filename, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "write", failing_write)
+    with pytest.raises(OSError, match="no space"):
+        write_zip(inputs, tmp_path / "bundle.zip")
+    assert not (tmp_path / "bundle.zip").exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_killed_process_never_leaves_a_partial_file(tmp_path: Path) -> None:
+    target = tmp_path / "big.fits"
+    target.write_bytes(b"previous version")
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from rpf.products import atomic_path
+        with atomic_path({str(target)!r}) as temporary:
+            with open(temporary, "wb") as stream:
+                stream.write(b"x" * 1_000_000)
+                stream.flush()
+                print("half written", flush=True)
+                time.sleep(60)
+                stream.write(b"y" * 1_000_000)
+        """
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "half written"
+        temporaries = _leftovers(tmp_path)
+        assert len(temporaries) == 1 and (tmp_path / temporaries[0]).stat().st_size == 1_000_000
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+        process.stdout.close()
+    assert process.returncode == -signal.SIGKILL
+    assert target.read_bytes() == b"previous version"
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == ["big.fits"]
+
+
+def _catalogue() -> QTable:
+    table = QTable()
+    table["id"] = np.arange(1, 4)
+    table["x"] = np.array([10.123456, 20.5, 30.0])
+    table["ra"] = np.array([83.8221234567, 83.9, 84.0]) * u.deg
+    table["flux"] = np.array([1234.56789, np.nan, 1e-3], dtype=np.float32)
+    table["mag"] = MaskedColumn([12.345678, 13.0, 14.0], mask=[False, True, False])
+    table["flags"] = np.array([0, 1, 16], dtype=np.int32)
+    table["cat_id"] = ["Gaia 1", "", "Gaia 3"]
+    return table
+
+
+def test_catalog_csv_precision_and_missing_values(tmp_path: Path) -> None:
+    path = write_catalog_csv(_catalogue(), tmp_path / "f_phot.csv")
+    lines = path.read_text().splitlines()
+    assert lines[0] == "id,x,ra,flux,mag,flags,cat_id"
+    assert lines[1] == "1,10.123,83.82212346,1234.568,12.3457,0,Gaia 1"
+    assert lines[2] == "2,20.500,83.90000000,,,1,"
+    back = pd.read_csv(path)
+    assert back["flux"].isna().tolist() == [False, True, False]
+    assert back["ra"].iloc[0] == pytest.approx(83.8221234567, abs=1e-8)
+    assert back["flags"].dtype.kind == "i"
+
+
+def test_catalog_csv_from_pandas_and_bad_columns(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"star_id": [1, 2], "mjd": [60370.123456789, 60370.5], "mag": [np.nan, 11.0]})
+    text = write_catalog_csv(frame, tmp_path / "lc.csv").read_text().splitlines()
+    assert text == ["star_id,mjd,mag", "1,60370.12345679,", "2,60370.50000000,11.0000"]
+    table = QTable({"vec": np.zeros((2, 3))})
+    with pytest.raises(ProductError, match="vec"):
+        write_catalog_csv(table, tmp_path / "bad.csv")
+    assert not (tmp_path / "bad.csv").exists()
+
+
+def test_metadata_json_is_strict_and_typed(tmp_path: Path) -> None:
+    meta = FrameMeta(path="/d/a.fits", stem="a", shape=(10, 20), exptime=30.0, saturation=float("inf"))
+    data = {
+        "frame": "a",
+        "zero_point": np.float32(21.5),
+        "n_sources": np.int64(42),
+        "fwhm_px": float("nan"),
+        "limits": np.array([1.0, np.nan]),
+        "date_obs": dt.datetime(2024, 3, 1, 21, 0, 0),
+        "time": Time("2024-03-01T21:00:00", scale="utc"),
+        "out": Path("/tmp/x"),
+        "pixel_scale": 1.2 * u.arcsec,
+        "meta": meta,
+        "timings": {"load": np.float64(0.25)},
+    }
+    text = write_metadata_json(data, tmp_path / "m.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    back = json.loads(text)
+    assert back["zero_point"] == 21.5 and back["n_sources"] == 42 and back["fwhm_px"] is None
+    assert back["limits"] == [1.0, None]
+    assert back["date_obs"] == "2024-03-01T21:00:00" and back["time"] == "2024-03-01T21:00:00.000"
+    assert back["out"] == "/tmp/x" and back["pixel_scale"] == pytest.approx(1.2)
+    assert back["meta"]["shape"] == [10, 20] and back["meta"]["saturation"] is None
+    assert back["timings"]["load"] == 0.25
+    with pytest.raises(ProductError, match=r"metadata\.bad"):
+        write_metadata_json({"bad": object()}, tmp_path / "bad.json")
+    assert not (tmp_path / "bad.json").exists()
+
+
+def test_header_text_round_trips(tmp_path: Path) -> None:
+    header = fits.Header({"EXPTIME": 30.0, "OBJECT": "M42", "DATE-OBS": "2024-03-01T21:00:00"})
+    header["HISTORY"] = "bias subtracted"
+    path = write_header_text(header, tmp_path / "a_header.txt")
+    back = fits.Header.fromtextfile(path)
+    assert back["EXPTIME"] == 30.0 and back["OBJECT"] == "M42" and "bias subtracted" in str(back["HISTORY"])
+    assert all(len(line) <= 80 and line == line.rstrip() for line in path.read_text().splitlines())
+
+
+@pytest.mark.filterwarnings("ignore:The WCS transformation has more axes")
+def test_wcs_products(tmp_path: Path) -> None:
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [83.82, -5.39]
+    wcs.wcs.crpix = [512.5, 384.5]
+    wcs.wcs.cd = [[-3e-4, 1e-5], [1e-5, 3e-4]]
+    wcs.pixel_shape = (1024, 768)
+    fits_path, text_path = write_wcs_products(wcs, tmp_path / "frame")
+    assert (fits_path.name, text_path.name) == ("frame_wcs.fits", "frame_wcs_header.txt")
+    with fits.open(fits_path) as hdul:
+        assert hdul[0].data is None
+        back = WCS(hdul[0].header)
+        assert hdul[0].header["IMAGEW"] == 1024
+    pixels = np.array([[0.0, 0.0], [1023.0, 767.0], [100.5, 600.25]])
+    np.testing.assert_allclose(back.all_pix2world(pixels, 0), wcs.all_pix2world(pixels, 0), atol=1e-10)
+    from_text = WCS(fits.Header.fromtextfile(text_path))
+    np.testing.assert_allclose(from_text.all_pix2world(pixels, 0), wcs.all_pix2world(pixels, 0), atol=1e-10)
+    again, _ = write_wcs_products(fits.getheader(fits_path), tmp_path / "copy")
+    assert WCS(fits.getheader(again)).wcs.compare(back.wcs)
+
+
+def _green_pixels(path: Path) -> int:
+    rgb = mpimg.imread(path)[..., :3]
+    return int(((rgb[..., 1] > 0.6) & (rgb[..., 0] < 0.4) & (rgb[..., 2] < 0.4)).sum())
+
+
+def test_preview_png_large_frame_with_detections(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    image = rng.standard_normal((4096, 4096), dtype=np.float32) * 5.0 + 100.0
+    image[:50, :50] = np.nan
+    sources = rng.uniform(100, 4000, (200, 2))
+    with_sources = write_preview_png(image, sources, tmp_path / "a_image.png", title="a")
+    without = write_preview_png(image, None, tmp_path / "b_image.png", title="b")
+    assert with_sources.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert mpimg.imread(with_sources).shape[1] == 800  # 8 inches at 100 dpi, not 4096 pixels
+    assert _green_pixels(with_sources) > 200 and _green_pixels(without) == 0
+    assert _leftovers(tmp_path) == []
+
+
+def test_preview_never_touches_pyplot(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import numpy as np
+        from rpf.products import write_preview_png
+        write_preview_png(np.ones((64, 64)), [[3.0, 4.0]], {str(tmp_path / "p.png")!r}, title="t")
+        assert "matplotlib.pyplot" not in sys.modules
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+
+
+def test_zip_bundles_by_name(tmp_path: Path) -> None:
+    files = []
+    for name in ("a_phot.csv", "a_metadata.json"):
+        path = tmp_path / name
+        path.write_text(name)
+        files.append(path)
+    target = write_zip([*files, files[0], tmp_path / "a_results.zip"], tmp_path / "a_results.zip")
+    with zipfile.ZipFile(target) as archive:
+        assert sorted(archive.namelist()) == ["a_metadata.json", "a_phot.csv"]
+        assert archive.read("a_phot.csv") == b"a_phot.csv"
+    with pytest.raises(ProductError, match="missing.png"):
+        write_zip([tmp_path / "missing.png"], tmp_path / "other.zip")
