@@ -2,7 +2,8 @@
 
 The computed value is astropy's ``AltAz.secz`` (no refraction) of the frame
 centre at mid-exposure; for exposures longer than ``long_exposure_s`` it is
-the mean of ``secz`` sampled over the exposure.  The Sun's altitude at
+the time average of ``secz`` over the exposure (trapezoidal rule, a sample at
+least every 5 minutes).  The Sun's altitude at
 mid-exposure is always reported when a site and time are known.  A frame with
 neither a sane header airmass nor a site, time and pointing gets
 ``airmass=None`` and a message saying why, never 0.
@@ -140,7 +141,7 @@ def _mean_secz(
 ) -> tuple[float, float]:
     """Return (airmass, altitude at mid-exposure in degrees)."""
     if exptime > long_s:
-        offsets = np.linspace(0.0, exptime, max(n_samples, 3))
+        offsets = np.linspace(0.0, exptime, max(n_samples, int(np.ceil(exptime / 300.0)) + 1, 3))
     else:
         offsets = np.array([exptime / 2.0])
     times = Time(mjd_start + offsets / 86400.0, format="mjd", scale="utc")
@@ -150,4 +151,6 @@ def _mean_secz(
     mid_alt = float(np.interp(exptime / 2.0, offsets, alt)) if offsets.size > 1 else float(alt[0])
     if np.any(alt <= 0):
         return math.nan, mid_alt
-    return float(np.mean(altaz.secz.value)), mid_alt
+    secz = altaz.secz.value
+    mean = float(np.trapezoid(secz, offsets) / exptime) if offsets.size > 1 else float(secz[0])
+    return mean, mid_alt

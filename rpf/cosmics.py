@@ -67,16 +67,20 @@ def clean_cosmic_rays(
     mask : numpy.ndarray or None
         Pixels to ignore (``uint16`` flags, nonzero = ignore, or booleans).
     background : Background or None
-        Sky level and noise maps, used to recognise star cores wrongly
-        flagged (``config.protect_sigma``); without it robust global values
-        of the frame are used.
+        Sky level and noise maps, used to recognise hits on stars
+        (``config.protect_sigma``); without it robust global values of the
+        frame are used.
     config : CosmicsConfig
         L.A.Cosmic parameters.
 
     Returns
     -------
     CosmicRays
-        Cleaned image, boolean mask and number of flagged pixels.
+        Cleaned image, boolean mask and number of flagged pixels.  Hits that
+        sit on a star (surrounding ring above ``config.protect_sigma``) stay
+        in the mask, so the star is flagged ``COSMIC_RAY``, but are not
+        cleaned: L.A.Cosmic with the separable median mistakes sharp star
+        cores for hits, and replacing a real core would ruin the star.
 
     Raises
     ------
@@ -111,10 +115,11 @@ def clean_cosmic_rays(
         verbose=False,
     )
     crmask &= ~ignore
+    cleaned = crmask
     if config.protect_sigma is not None and crmask.any():
         level, rms = _sky(filled, ignore, background)
-        crmask = _drop_star_cores(filled, crmask, level, rms, config.protect_sigma)
-    clean = np.where(crmask, clean, image).astype(np.float32, copy=False)
+        cleaned = _drop_star_cores(filled, crmask, level, rms, config.protect_sigma)
+    clean = np.where(cleaned, clean, image).astype(np.float32, copy=False)
     return CosmicRays(clean=clean, mask=crmask, n_pixels=int(crmask.sum()))
 
 
@@ -137,7 +142,7 @@ def _drop_star_cores(
     rms: np.ndarray | float,
     protect_sigma: float,
 ) -> np.ndarray:
-    """Remove hits whose 2-3 px surrounding ring is significantly above the sky."""
+    """Return the hits to clean: those whose 2-3 px surrounding ring is not significantly above the sky."""
     labels, _ = ndimage.label(crmask, structure=_EIGHT)
     kept = crmask.copy()
     ny, nx = image.shape

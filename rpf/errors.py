@@ -13,6 +13,7 @@ __all__ = [
     "CatalogError",
     "ConfigError",
     "FrameError",
+    "IndexFileError",
     "PhotometryError",
     "ProductError",
     "RPFError",
@@ -77,3 +78,7 @@ class ServiceUnavailable(CatalogError):
 
 class ServiceTimeout(ServiceUnavailable):
     """A remote service did not answer within its time limit."""
+
+
+class IndexFileError(AstrometryError, CatalogError):
+    """astrometry.net index files (e.g. the offline Tycho-2 stars) are missing or unreadable."""

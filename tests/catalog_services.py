@@ -41,7 +41,9 @@ def service_config(httpserver, tmp_path, **changes) -> CatalogConfig:
 def serve_all(httpserver) -> None:
     """Answer every service with its recorded answer (VizieR by ``-source``)."""
     vot = "application/x-votable+xml"
-    httpserver.expect_request("/tap-server/tap/sync").respond_with_data(body("gaia_dr3_tap_result.vot"), content_type=vot)
+    httpserver.expect_request("/tap-server/tap/sync").respond_with_data(
+        body("gaia_dr3_tap_result.vot"), content_type=vot
+    )
     httpserver.expect_request("/simbad/sim-tap/sync").respond_with_data(body("simbad_tap_cone.xml"), content_type=vot)
     httpserver.expect_request("/webservices/skybot/api/conesearch.php").respond_with_data(
         body("skybot_conesearch.vot"), content_type=vot

@@ -5,9 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.table import Table
-from catalog_services import FIELD_DEC, FIELD_MJD, FIELD_RA, SITE, body, serve_all, service_config
+from catalog_services import FIELD_MJD, SITE, body, serve_all, service_config
 
-from rpf.catalogs import crossmatch_sources, find_transient_candidates, match_radius_arcsec, match_reference
+from rpf.catalogs import (
+    crossmatch_sources,
+    find_transient_candidates,
+    flag_transient_candidates,
+    match_radius_arcsec,
+    match_reference,
+)
 from rpf.catalogs.votable import parse_votable
 from rpf.config import CatalogConfig
 from rpf.flags import SourceFlag
@@ -115,3 +121,13 @@ def test_transient_candidates():
     assert transients["colibri_name"][1] == "AT 2025x" and transients["simbad_otype"][1] == "SN*"
     assert out["flags"][6] == int(SourceFlag.BLENDED | SourceFlag.TRANSIENT_CANDIDATE)
     assert list(phot["flags"]) == list(_phot()["flags"])  # input untouched
+
+
+def test_flag_transient_candidates_on_a_pipeline_table():
+    phot = _phot()
+    phot["cat_id"] = ["123", "", "", "", "", "", ""]
+    phot["skybot_name"] = ["", "", "(1) Ceres", "", "", "", ""]
+    out = flag_transient_candidates(phot)
+    assert list(np.flatnonzero(out["transient_candidate"])) == [1, 6]
+    # without a reference catalogue nothing can be called new
+    assert not flag_transient_candidates(_phot())["transient_candidate"].any()

@@ -117,7 +117,8 @@ def test_remote_run_streams_and_isolates_a_corrupt_frame(remote, tmp_path):
     failed = [e for e in events if isinstance(e, FrameFailed)]
     assert len(done) == 4 and len(failed) == 1, [e.message for e in failed]
     assert "corrupt.fits" in failed[0].message and failed[0].stage == "load"
-    assert [e.stage for e in events if isinstance(e, StageDone) and e.path == str(paths[0])] == ["load", "slow", "astrometry"]
+    stages = [e.stage for e in events if isinstance(e, StageDone) and e.path == str(paths[0])]
+    assert stages == ["load", "slow", "astrometry"]
     for i, path in enumerate(p for p in paths if p.name != "corrupt.fits"):
         assert done[str(path)].metadata["limiting_mag"] == pytest.approx(float(i))
     # results streamed: the first frame arrived well before the run ended
@@ -167,7 +168,7 @@ def test_cancel_stops_the_tasks(remote, tmp_path):
     assert finished.n_ok + finished.n_failed + finished.n_cancelled == 12
     time.sleep(3.0)  # long enough for the cancelled frames to have finished, had they run on
     written = list((tmp_path / "out").glob("*_metadata.json"))
-    assert len(written) <= finished.n_ok + 2  # at most the frames already in their last task
+    assert len(written) <= finished.n_ok + 2  # at most the two tasks running at the cancel
     leftover = remote.run_on_scheduler(lambda dask_scheduler: [str(k) for k in dask_scheduler.tasks])
     assert not [k for k in leftover if k.startswith(("slow-", "load-", "finish-"))]
     statuses = [r["status"] for r in csv.DictReader(open(finished.summary_csv))]
@@ -206,7 +207,7 @@ def test_graph_shares_context_and_one_reference_per_field(demo, tmp_path, monkey
     assert [len(g.paths) for g in groups] == [3, 1]
 
     graphs = build_run_graph([*science, str(far)], config=config, out_dir=tmp_path / "out", stages=TOY)
-    keys = [str(k) for k in dask.base.collections_to_dsk(graphs)]
+    keys = {str(k) for g in graphs for k in g.dask}
     assert sum(k.startswith("context-") for k in keys) == 1
     assert sum(k.startswith("catalogue-") for k in keys) == 2
     assert sum(k.startswith("slow-") for k in keys) == 4

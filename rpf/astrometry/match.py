@@ -38,7 +38,8 @@ class Verification:
     n_reference : int
         Reference stars inside the frame.
     ok : bool
-        Enough matches (>= 6 and >= 20 %) for the WCS to be trusted.
+        Enough matches for the WCS to be trusted: at least 6, 20 % of the
+        bright sources, and well above the matches expected by chance.
     """
 
     n_matches: int
@@ -136,7 +137,10 @@ def verify_wcs(
         sel = idx[: len(ref_xy)][i_ref]
         rms = separation_rms_arcsec(ra_s, dec_s, np.asarray(ref_ra)[sel], np.asarray(ref_dec)[sel])
     fraction = n / denom
-    return Verification(n, fraction, rms, len(idx), bool(n >= 6 and fraction >= 0.2))
+    ny, nx = shape
+    chance = len(bright) * min(1.0, len(ref_xy) * np.pi * radius_px**2 / (nx * ny))
+    ok = n >= 6 and fraction >= 0.2 and n >= chance + 3.0 * np.sqrt(chance) + 3.0
+    return Verification(n, fraction, rms, len(idx), bool(ok))
 
 
 def separation_rms_arcsec(ra1: np.ndarray, dec1: np.ndarray, ra2: np.ndarray, dec2: np.ndarray) -> float:

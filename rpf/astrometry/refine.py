@@ -22,6 +22,8 @@ __all__ = ["Refinement", "fit_wcs", "refine_wcs"]
 
 #: Matches needed per fitted coefficient before SIP terms are fitted.
 MATCHES_PER_TERM = 5
+#: Matching radius of the final verification (arcsec; at least 2 px).
+VERIFY_RADIUS_ARCSEC = 2.5
 #: Most sources used in a refinement (brightest first).
 MAX_SOURCES = 500
 
@@ -145,7 +147,8 @@ def refine_wcs(
 
     ``xy`` (0-based pixels) and the reference are ordered brightest first.
     The matching radius starts at ``radius_px`` and shrinks to three times
-    the fit RMS (at least 1.5 px); outliers beyond it are left out.
+    the fit RMS (at least 1.5 px); outliers beyond it are left out.  The
+    result is verified within ``max(2 px, 2.5")``.
 
     Returns
     -------
@@ -180,5 +183,5 @@ def refine_wcs(
         scale = float(np.sqrt(abs(np.linalg.det(current.pixel_scale_matrix)))) * 3600.0
         radius = min(radius, max(3.0 * rms / scale, 1.5))
     verification = verify_wcs(current, xy=xy, ref_ra=ref_ra, ref_dec=ref_dec, shape=shape,
-                              radius_px=max(radius, 2.0))
+                              radius_px=max(2.0, VERIFY_RADIUS_ARCSEC / scale))
     return Refinement(current, n, rms, order, verification)

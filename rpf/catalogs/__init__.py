@@ -12,7 +12,7 @@ from rpf.catalogs.gaia import propagate_to_epoch
 from rpf.catalogs.local import read_catalog_file
 from rpf.catalogs.query import PROVIDERS, NotCached, query_service
 from rpf.catalogs.reference import band_column, get_reference
-from rpf.catalogs.transients import find_transient_candidates
+from rpf.catalogs.transients import find_transient_candidates, flag_transient_candidates
 from rpf.catalogs.tycho2 import read_tycho2
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "band_column",
     "crossmatch_sources",
     "find_transient_candidates",
+    "flag_transient_candidates",
     "get_reference",
     "match_radius_arcsec",
     "match_reference",

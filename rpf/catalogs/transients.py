@@ -7,7 +7,7 @@ from astropy.table import Table
 
 from rpf.flags import SourceFlag
 
-__all__ = ["CONTEXT_COLUMNS", "find_transient_candidates"]
+__all__ = ["CONTEXT_COLUMNS", "find_transient_candidates", "flag_transient_candidates"]
 
 _DISQUALIFY = (
     SourceFlag.SATURATED | SourceFlag.EDGE | SourceFlag.COSMIC_RAY | SourceFlag.BAD_PIXEL
@@ -66,3 +66,26 @@ def find_transient_candidates(
         if column in labels.colnames:
             transients[column] = np.asarray(labels[column])[candidate]
     return out, transients
+
+
+def flag_transient_candidates(phot: Table, *, snr_min: float = 10.0) -> Table:
+    """Flag candidates in a photometry table that already holds ``cat_id`` and the label columns.
+
+    ``cat_id`` (empty string = no reference counterpart) comes from the zero-point
+    stage and the label columns from :func:`rpf.catalogs.crossmatch_sources`.  Without
+    a ``cat_id`` column there was no reference catalogue, so nothing can be called
+    new: every row gets ``transient_candidate = False``.
+
+    Returns
+    -------
+    Table
+        A copy with ``TRANSIENT_CANDIDATE`` in ``flags`` and a ``transient_candidate``
+        column; ``phot[phot["transient_candidate"]]`` is the transient list.
+    """
+    if "cat_id" not in phot.colnames:
+        out = phot.copy()
+        out["transient_candidate"] = np.zeros(len(phot), bool)
+        return out
+    matched = np.asarray(phot["cat_id"], str) != ""
+    out, _ = find_transient_candidates(phot, phot, reference_matched=matched, snr_min=snr_min)
+    return out

@@ -36,6 +36,8 @@ def _query_starkd(path: Path, ra: float, dec: float, radius_deg: float, workdir:
     except (OSError, subprocess.SubprocessError) as exc:
         msg = f"tycho2: query-starkd failed on {path.name} ({exc})"
         raise CatalogError(msg) from exc
+    if not out.exists():  # query-starkd writes nothing when the cone is empty
+        return Table({"ra": np.array([], float), "dec": np.array([], float), "VT_mag": np.array([], float)})
     table = Table.read(out, format="fits")
     return Table({"ra": np.asarray(table["RA"], float), "dec": np.asarray(table["DEC"], float),
                   "VT_mag": np.asarray(table["MAG_VT"], float)})

@@ -14,6 +14,7 @@ from rpf.flags import SourceFlag
 __all__ = ["detect_sources", "gaussian_kernel"]
 
 _DEFAULT_FWHM_PX = 3.0
+_KERNEL_FWHM_FRACTION = 0.5
 _PIXEL_FLAG_BITS = (SourceFlag.SATURATED, SourceFlag.COSMIC_RAY, SourceFlag.BAD_PIXEL)
 _MIN_PIXSTACK = 300_000
 _MAX_WINPOS_SHIFT_PX = 1.0
@@ -51,13 +52,15 @@ def detect_sources(
 ) -> QTable:
     """Find sources above ``config.threshold_sigma`` times the per-pixel noise.
 
-    The image is convolved with a normalised Gaussian of the seeing FWHM and
-    thresholded at ``threshold_sigma`` times the (unfiltered) RMS map, as in
-    SExtractor; since smoothing lowers the noise, this is a far more
-    significant cut in the smoothed image (about 13 sigma there for a 3 px
-    FWHM), which keeps noise peaks out.  Pixels above it are grouped in
-    connected regions of at least ``config.min_area`` pixels and deblended (``deblend_nthresh``,
-    ``deblend_cont``).  Positions are refined with windowed centroids.
+    The image is convolved with a normalised Gaussian of half the seeing
+    FWHM (sharper than a matched filter: it deblends close pairs and, on
+    simulated frames, gave higher completeness at the same spurious rate)
+    and thresholded at ``threshold_sigma`` times the unfiltered RMS map, as
+    in SExtractor; smoothing lowers the noise, so this is a far more
+    significant cut in the smoothed image.  Pixels above it are grouped in
+    connected regions of at least ``config.min_area`` pixels and deblended
+    (``deblend_nthresh``, ``deblend_cont``).  Positions are refined with
+    Gaussian-windowed centroids.
 
     Parameters
     ----------
@@ -108,7 +111,7 @@ def detect_sources(
             err=noise,
             mask=ignore,
             minarea=config.min_area,
-            filter_kernel=gaussian_kernel(fwhm),
+            filter_kernel=gaussian_kernel(_KERNEL_FWHM_FRACTION * fwhm),
             filter_type="conv",
             deblend_nthresh=config.deblend_nthresh,
             deblend_cont=config.deblend_cont,

@@ -25,11 +25,12 @@ _MIN_STARS = 3
 _MIN_PEAK_SNR = 20.0
 _MAX_PEAK_SNR_FRACTION = 0.98
 _ISOLATION_FWHM = 4.0
-_STAMP_FWHM = 2.0
+_STAMP_FWHM = 1.5
 _MIN_HALF = 4
 _SUB = (np.arange(3) - 1.0) / 3.0
 _BETA_RANGE = (1.5, 25.0)
-_N_ITER = 40
+_N_ITER = 30
+_TOLERANCE = 1e-6
 _CLIP_SIGMA = 3.0
 
 
@@ -193,7 +194,9 @@ def _fit_moffat_fwhm(stamps: np.ndarray, half: int, guess: float) -> np.ndarray:
             jac[:, :, k] = (residual(shifted) - current) / scale[:, k, None]
         jtj = np.einsum("npi,npj->nij", jac, jac)
         jtr = np.einsum("npi,np->ni", jac, current)
-        damped = jtj + lam[:, None, None] * np.einsum("nii->ni", jtj)[:, :, None] * np.eye(6)[None]
+        diagonal = np.einsum("nii->ni", jtj)
+        floor = 1e-12 * diagonal.max(axis=1, keepdims=True) + np.finfo(float).tiny
+        damped = jtj + (lam[:, None] * diagonal + floor)[:, :, None] * np.eye(6)[None]
         try:
             delta = np.linalg.solve(damped, -jtr[..., None])[..., 0]
         except np.linalg.LinAlgError:
@@ -203,10 +206,13 @@ def _fit_moffat_fwhm(stamps: np.ndarray, half: int, guess: float) -> np.ndarray:
         trial_res = residual(trial)
         trial_cost = (trial_res**2).sum(axis=1)
         better = trial_cost < cost
+        converged = np.all(~better | (cost - trial_cost < _TOLERANCE * cost))
         params[better] = trial[better]
         current[better] = trial_res[better]
         cost[better] = trial_cost[better]
         lam = np.where(better, lam * 0.3, lam * 10.0)
+        if converged:
+            break
     alpha = np.exp(params[:, 3])
     beta = 1.0 + np.exp(params[:, 4])
     fwhm = 2.0 * alpha * np.sqrt(2.0 ** (1.0 / beta) - 1.0)

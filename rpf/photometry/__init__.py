@@ -2,5 +2,8 @@
 
 from rpf.photometry.aperture import aperture_photometry
 from rpf.photometry.growth import ApertureCorrection
+from rpf.photometry.psf import psf_photometry
+from rpf.photometry.psf_build import build_psf
+from rpf.photometry.psf_model import PsfModel
 
-__all__ = ["ApertureCorrection", "aperture_photometry"]
+__all__ = ["ApertureCorrection", "PsfModel", "aperture_photometry", "build_psf", "psf_photometry"]

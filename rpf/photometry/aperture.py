@@ -16,9 +16,10 @@ __all__ = ["aperture_photometry", "local_background"]
 
 _APCOR_MIN_SNR = 50.0
 _APCOR_MAX_STARS = 500
+_APCOR_FALLBACK_SNR = 10.0
+_APCOR_MIN_STARS = 3
 _CHUNK_PIXELS = 4_000_000
 _CLIP_ITERATIONS = 5
-_MEDIAN_ERROR = 1.2533
 _APERTURE_BITS = (SourceFlag.SATURATED, SourceFlag.COSMIC_RAY, SourceFlag.BAD_PIXEL)
 
 
@@ -35,10 +36,10 @@ def aperture_photometry(
     """Measure every source in circular apertures of ``config.radii_fwhm`` x FWHM.
 
     Each aperture sum (exact pixel overlap) has a local background removed:
-    the sigma-clipped median of the annulus ``config.annulus_fwhm`` x FWHM.
+    the sigma-clipped mean of the annulus ``config.annulus_fwhm`` x FWHM.
     The errors combine the sky noise map (which contains the read noise),
-    the Poisson noise of the source (``gain``) and the uncertainty of the
-    annulus median.  With ``config.aperture_correction`` every flux is
+    the Poisson noise of the source (``gain``), the uncertainty of the
+    annulus mean and that of the aperture correction.  With ``config.aperture_correction`` every flux is
     multiplied by the curve-of-growth correction measured on bright,
     isolated, unflagged stars, so that it estimates the total flux.
 
@@ -47,7 +48,8 @@ def aperture_photometry(
     data_sub : numpy.ndarray
         Background-subtracted, cosmic-ray-cleaned 2-D image (ADU).
     sources : astropy.table.QTable
-        Detections with ``x``, ``y`` (0-based) and ``flags``; not modified.
+        Detections with ``x``, ``y`` (0-based) and optionally ``flags``;
+        not modified.
     fwhm_px : float
         Seeing FWHM in pixels.
     rms : numpy.ndarray or float
@@ -76,8 +78,14 @@ def aperture_photometry(
     Raises
     ------
     PhotometryError
-        For a non-positive FWHM or gain, an empty source list, or when the
-        aperture correction is requested and cannot be measured.
+        For a non-positive FWHM or gain, or an empty source list.
+
+    Notes
+    -----
+    The correction uses unflagged stars with SNR > 50 (> 10 when fewer than
+    three qualify).  With fewer than three such stars no correction is
+    applied: the factors are 1, ``meta['aperture_correction_n_stars']`` is 0
+    and ``meta['aperture_correction_applied']`` is ``False``.
     """
     if not fwhm_px > 0 or not gain > 0:
         raise PhotometryError(f"aperture photometry needs FWHM > 0 and gain > 0, got {fwhm_px} and {gain}")
@@ -100,21 +108,18 @@ def aperture_photometry(
         area = np.pi * radius**2
         fluxes.append(total - bkg * area)
         errors.append(np.sqrt(total_err**2 + (area * bkg_err) ** 2))
-    flags = np.asarray(sources["flags"], dtype=np.uint16) | _aperture_flags(
-        pixel_flags,
-        x,
-        y,
-        radius=radii[config.radii_fwhm.index(config.default_radius_fwhm)],
-        edge_radius=max(radii),
-        outer=annulus[1],
-    )
     default = config.radii_fwhm.index(config.default_radius_fwhm)
+    given = sources["flags"] if "flags" in sources.colnames else np.zeros(len(sources))
+    flags = np.asarray(given, dtype=np.uint16) | _aperture_flags(
+        pixel_flags, x, y, radius=radii[default], edge_radius=max(radii), outer=annulus[1]
+    )
     correction = _correction(clean, x, y, bkg, bad, flags, fluxes[default], errors[default], radii, annulus, config)
 
     table = QTable(sources, copy=True)
     for k, (flux, err) in enumerate(zip(fluxes, errors, strict=True)):
         table[f"flux_r{k}"] = flux * correction.factors[k]
-        table[f"flux_err_r{k}"] = err * correction.factors[k]
+        relative = correction.errors[k] / correction.factors[k]
+        table[f"flux_err_r{k}"] = np.hypot(err, relative * flux) * correction.factors[k]
     table["bkg_local"] = bkg
     table["bkg_local_err"] = bkg_err
     table["flux"] = table[f"flux_r{default}"]
@@ -134,7 +139,7 @@ def local_background(
     bad: np.ndarray,
     clip_sigma: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Sigma-clipped median per pixel in an annulus around each position, and its standard error.
+    """Sigma-clipped mean per pixel in an annulus around each position, and its standard error.
 
     Parameters
     ----------
@@ -178,8 +183,10 @@ def local_background(
 
 
 def _clipped_median_rows(values: np.ndarray, clip_sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise sigma-clipped median and its standard error; NaNs are ignored.
+    """Row-wise mean after clipping around the median, and its standard error; NaNs are ignored.
 
+    The mean of the clipped values, not their median, is returned: digitised
+    data (integer ADU scaled by the flat) bias a median by up to half an ADU.
     Sorting once makes every clipping pass a contiguous window of each row,
     so each pass costs two comparisons and cumulative sums.
     """
@@ -205,14 +212,13 @@ def _clipped_median_rows(values: np.ndarray, clip_sigma: float) -> tuple[np.ndar
             break
         low, high = new_low, np.maximum(new_high, new_low)
     count = high - low
-    median = _window_median(ordered, rows, low, high)
     mean = (csum[rows, high] - csum[rows, low]) / np.maximum(count, 1)
     std = np.sqrt(np.maximum((csq[rows, high] - csq[rows, low]) / np.maximum(count, 1) - mean**2, 0.0))
-    error = _MEDIAN_ERROR * std / np.sqrt(np.maximum(count, 1))
+    error = std / np.sqrt(np.maximum(count, 1))
     few = count < 5
-    median[few] = np.nan
+    mean[few] = np.nan
     error[few] = np.nan
-    return median, error
+    return mean, error
 
 
 def _window_median(ordered: np.ndarray, rows: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -268,7 +274,13 @@ def _correction(
     annulus: tuple[float, float],
     config: ApertureConfig,
 ) -> ApertureCorrection:
-    if not config.aperture_correction:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = flux / flux_err
+    usable = (flags == 0) & np.isfinite(bkg)
+    chosen = np.flatnonzero(usable & (snr > _APCOR_MIN_SNR))
+    if chosen.size < _APCOR_MIN_STARS:
+        chosen = np.flatnonzero(usable & (snr > _APCOR_FALLBACK_SNR))
+    if not config.aperture_correction or chosen.size < _APCOR_MIN_STARS:
         return ApertureCorrection(
             radii_px=radii,
             factors=(1.0,) * len(radii),
@@ -279,10 +291,6 @@ def _correction(
             moffat_alpha_px=float("nan"),
             moffat_beta=float("nan"),
         )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        snr = flux / flux_err
-    usable = (flags == 0) & np.isfinite(bkg) & (snr > _APCOR_MIN_SNR)
-    chosen = np.flatnonzero(usable)
     chosen = chosen[np.argsort(snr[chosen])[::-1][:_APCOR_MAX_STARS]]
     return measure_aperture_correction(
         image, x[chosen], y[chosen], bkg_local=bkg[chosen], radii_px=radii, annulus_px=annulus, mask=bad
@@ -315,5 +323,6 @@ def _meta(
         "aperture_correction": dict(zip(map(float, config.radii_fwhm), correction.factors, strict=True)),
         "aperture_correction_err": dict(zip(map(float, config.radii_fwhm), correction.errors, strict=True)),
         "aperture_correction_n_stars": correction.n_stars,
+        "aperture_correction_applied": correction.n_stars > 0,
         "aperture_correction_tail": correction.tail_factor,
     }

@@ -2,8 +2,8 @@
 
 For bright, isolated, unflagged stars the flux is measured in a grid of
 radii out to the inner edge of the local-background annulus, ``R``.  The
-median ratio ``f(r) / f(R)`` gives the correction from every aperture to
-``R`` directly from the data.  The small remaining step from ``R`` to
+mean ratio ``f(r) / f(R)`` (weighted: the brightest stars count most)
+gives the correction from every aperture to ``R`` directly from the data.  The small remaining step from ``R`` to
 infinity comes from a circular Moffat curve of growth fitted to the median
 curve: the model also accounts for the PSF wing that falls in the
 background annulus and is subtracted with the local background.  A Gaussian
@@ -25,6 +25,7 @@ __all__ = ["ApertureCorrection", "measure_aperture_correction", "moffat_enclosed
 _MIN_STARS = 3
 _GRID_POINTS = 16
 _BETA_RANGE = (1.2, 25.0)
+_OUTLIER_SIGMA = 5.0
 
 
 @dataclass(frozen=True)
@@ -125,13 +126,13 @@ def measure_aperture_correction(
     if good.sum() < _MIN_STARS:
         raise PhotometryError("aperture correction: too few stars with positive flux")
     ratios = fluxes[good] / ref_flux[good, None]
-    curve = np.median(ratios[:, : grid.size], axis=0)
+    weights = ref_flux[good] ** 2
+    curve, _ = _weighted_ratio(ratios[:, : grid.size], weights)
     alpha, beta = _fit_growth(grid, curve, reference, annulus_px)
     tail = 1.0 / _measured_fraction(reference, alpha, beta, annulus_px)
-    to_reference = np.median(ratios[:, grid.size :], axis=0)
-    spread = 1.4826 * np.median(np.abs(ratios[:, grid.size :] - to_reference), axis=0)
+    to_reference, spread = _weighted_ratio(ratios[:, grid.size :], weights)
     factors = tail / to_reference
-    errors = factors * 1.2533 * spread / to_reference / np.sqrt(good.sum())
+    errors = factors * spread / to_reference
     return ApertureCorrection(
         radii_px=tuple(float(r) for r in radii_px),
         factors=tuple(float(f) for f in factors),
@@ -142,6 +143,23 @@ def measure_aperture_correction(
         moffat_alpha_px=float(alpha),
         moffat_beta=float(beta),
     )
+
+
+def _weighted_ratio(ratios: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column: weighted mean of the ratios within 5 robust sigma of the median, and its error.
+
+    The noise of ``f(r) / f(R)`` is dominated by the sky in the large
+    aperture, the same for every star, so the weight ``f(R)**2`` is the
+    inverse variance up to a constant.
+    """
+    median = np.median(ratios, axis=0)
+    spread = 1.4826 * np.median(np.abs(ratios - median), axis=0)
+    kept = np.abs(ratios - median) <= _OUTLIER_SIGMA * np.maximum(spread, 1e-6)
+    w = weights[:, None] * kept
+    total = w.sum(axis=0)
+    mean = (w * ratios).sum(axis=0) / total
+    error = np.sqrt((w**2 * (ratios - mean) ** 2).sum(axis=0)) / total
+    return mean, error
 
 
 def _fluxes(

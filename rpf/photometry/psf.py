@@ -47,13 +47,14 @@ def _offsets(radius: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _stamps(x, y, ox, oy, shape, bad):
-    """Return (star, pixel flat index, dx, dy) of every usable pixel near every source."""
+    """Return (star, pixel flat index, dx, dy, own offset index) of every usable pixel near every source."""
     cx, cy = np.round(x).astype(np.int64), np.round(y).astype(np.int64)
     px, py = cx[:, None] + ox[None, :], cy[:, None] + oy[None, :]
     star = np.broadcast_to(np.arange(x.size)[:, None], px.shape)
+    offset = np.broadcast_to(np.arange(ox.size)[None, :], px.shape)
     ok = (px >= 0) & (px < shape[1]) & (py >= 0) & (py < shape[0])
     ok[ok] = ~bad[py[ok], px[ok]]
-    return star[ok], (py * shape[1] + px)[ok], (px - x[:, None])[ok], (py - y[:, None])[ok]
+    return star[ok], (py * shape[1] + px)[ok], (px - x[:, None])[ok], (py - y[:, None])[ok], offset[ok]
 
 
 def _block_inverse(normal: sparse.csr_matrix, labels: np.ndarray) -> tuple[list, list]:
@@ -108,27 +109,35 @@ class _Problem:
     """Pixels around the sources and the pieces of the design matrix."""
 
     def __init__(self, data, rms, bad, x, y, psf_model, radius, with_background):
-        self.x, self.y = x, y
+        self.n = x.size
+        # the source's own pixels: within the fit radius; decide which sources can be fitted
         ox, oy = _offsets(radius)
-        self.star, flat, self.dx, self.dy = _stamps(x, y, ox, oy, data.shape, bad)
-        self.pixels, self.row = np.unique(flat, return_inverse=True)
+        star, flat, dx, dy, _ = _stamps(x, y, ox, oy, data.shape, bad)
+        psf = psf_model.evaluate(dx, dy)
+        self.npix = np.bincount(star, minlength=self.n)
+        coverage = np.bincount(star, weights=psf, minlength=self.n)
+        full = psf_model.evaluate(ox[None, :] - (x - np.round(x))[:, None], oy[None, :] - (y - np.round(y))[:, None])
+        self.active = (self.npix >= 3) & (coverage >= 0.5 * full.sum(axis=1))
+        self.pixels = np.unique(flat[self.active[star]])
+        # every fitted pixel a source's PSF reaches (its own and its neighbours'), so blends are modelled fully
+        reach = max(int(np.floor(psf_model.radius_px)), int(np.ceil(radius)))
+        sq = np.arange(-reach, reach + 1)
+        ox_all, oy_all = np.tile(sq, sq.size), np.repeat(sq, sq.size)
+        star, flat, dx, dy, offset = _stamps(x, y, ox_all, oy_all, data.shape, bad)
+        pos = np.clip(np.searchsorted(self.pixels, flat), 0, max(self.pixels.size - 1, 0))
+        keep = self.active[star] & (self.pixels[pos] == flat) if self.pixels.size else np.zeros(star.size, bool)
+        self.star, self.row, self.dx, self.dy = star[keep], pos[keep], dx[keep], dy[keep]
+        self.own = (ox_all[offset[keep]] ** 2 + oy_all[offset[keep]] ** 2) <= radius**2
+        self.psf = psf_model.evaluate(self.dx, self.dy)
         self.data = data.ravel()[self.pixels]
         self.var_bkg = (rms.ravel()[self.pixels] if rms.ndim else np.full(self.pixels.size, float(rms))) ** 2
-        self.psf = psf_model.evaluate(self.dx, self.dy)
-        self.n = x.size
-        self.npix = np.bincount(self.star, minlength=self.n)
-        self.coverage = np.bincount(self.star, weights=self.psf, minlength=self.n)
-        full = psf_model.evaluate(ox[None, :] - (x - np.round(x))[:, None], oy[None, :] - (y - np.round(y))[:, None])
-        self.active = (self.npix >= 3) & (self.coverage >= 0.5 * full.sum(axis=1))
-        keep = self.active[self.star]
-        self.star, self.row, self.psf = self.star[keep], self.row[keep], self.psf[keep]
-        self.dx, self.dy = self.dx[keep], self.dy[keep]
         self.column = np.cumsum(self.active) - 1
         self.n_active = int(np.count_nonzero(self.active))
         self.groups = self._groups() if with_background else None
 
     def _groups(self) -> np.ndarray:
-        stars = sparse.csr_matrix((np.ones(self.row.size), (self.row, self.column[self.star])))
+        shape = (self.pixels.size, self.n_active)
+        stars = sparse.csr_matrix((np.ones(self.row.size), (self.row, self.column[self.star])), shape=shape)
         _, labels = connected_components(stars.T @ stars, directed=False)
         return labels
 
@@ -243,6 +252,8 @@ def fit_fluxes(
     if fit_positions:
         for _ in range(position_iterations):
             problem = _Problem(data, rms, bad, x, y, psf_model, radius, fit_background)
+            if problem.n_active == 0:
+                break
             params, _, _, _ = _fit(problem, gain, None, psf_model)
             m = problem.n_active
             flux = params[:m]
@@ -252,11 +263,17 @@ def fit_fluxes(
             x[problem.active] += shift[0]
             y[problem.active] += shift[1]
     problem = _Problem(data, rms, bad, x, y, psf_model, radius, fit_background)
+    if problem.n_active == 0:
+        nan = np.full(x.size, np.nan)
+        background = nan.copy() if fit_background else None
+        return ForcedFit(nan, nan.copy(), nan.copy(), np.zeros(x.size, int), nan.copy(), nan.copy(), background,
+                         np.zeros(x.size, bool))
     _, _, model, _ = _fit(problem, gain, None, None)
     params, variance, fitted, weights = _fit(problem, gain, model, None)
     m, n = problem.n_active, problem.n
-    column = problem.column[problem.star]
-    chi2 = np.bincount(column, weights=((problem.data - fitted) ** 2 * weights)[problem.row], minlength=m)
+    column = problem.column[problem.star][problem.own]
+    chi = ((problem.data - fitted) ** 2 * weights)[problem.row[problem.own]]
+    chi2 = np.bincount(column, weights=chi, minlength=m)
     npix = np.bincount(column, minlength=m)
     out = {name: np.full(n, np.nan) for name in ("flux", "flux_err", "chi2")}
     out["flux"][problem.active] = params[:m]

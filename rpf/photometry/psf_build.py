@@ -6,6 +6,7 @@ brightest ``max_stars``.  The builder stacks the stars' normalised pixels on a
 grid ``oversampling`` times finer than the pixels: each iteration adds to
 every grid node the weighted, sigma-clipped mean residual (data / flux minus
 the current model at each pixel's exact offset) of the pixels nearest to it,
+scales every sub-pixel phase of the grid to unit sum,
 moves the stars by the grid's centroid offset (so
 that the model stays centred without resampling it), renormalises it and refits every star's
 flux and position with the fast linear PSF fit.  Everything is vectorised
@@ -92,6 +93,21 @@ def _node_means(node: np.ndarray, resid: np.ndarray, weight: np.ndarray, size: i
     return mean
 
 
+def _phase_normalised(grid: np.ndarray, oversampling: int) -> np.ndarray:
+    """Return the grid scaled so that, for every sub-pixel phase, its native-grid samples sum to one.
+
+    Each phase is fed by different stars, so without this their relative
+    scales would drift freely between iterations.
+    """
+    out = grid.copy()
+    for py in range(oversampling):
+        for px in range(oversampling):
+            total = out[py::oversampling, px::oversampling].sum()
+            if total > 0:
+                out[py::oversampling, px::oversampling] /= total
+    return out
+
+
 def _centroid(grid: np.ndarray, fwhm_px: float, oversampling: int) -> tuple[float, float]:
     """Return the grid's centroid within one FWHM of its centre, in native pixels from the centre."""
     n = grid.shape[0]
@@ -175,10 +191,9 @@ def build_psf(
             weight = np.broadcast_to(flux[:, None], norm.shape)
         node = (gy * n_nodes + gx)[inside]
         grid = grid + _node_means(node, (norm - predicted)[inside], weight[inside], n_nodes**2).reshape(grid.shape)
+        grid = _phase_normalised(grid, os_)
         model = normalised(PsfModel(grid, os_, _measure_fwhm(grid, os_), int(np.count_nonzero(alive))))
         grid = model.data
-        shift_x, shift_y = _centroid(grid, fwhm_px, os_)
-        x, y = x + shift_x, y + shift_y
         fit = fit_fluxes(
             data,
             x,
@@ -195,6 +210,8 @@ def build_psf(
         x = np.where(alive, fit.x, x)
         y = np.where(alive, fit.y, y)
         flux = np.where(alive, fit.flux, flux)
+        shift_x, shift_y = _centroid(grid, fwhm_px, os_)
+        x, y = x + shift_x, y + shift_y
     if np.count_nonzero(alive) < config.min_stars:
         raise PhotometryError(f"only {np.count_nonzero(alive)} stars survived the ePSF fit (need {config.min_stars})")
     return model

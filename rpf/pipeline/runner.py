@@ -163,6 +163,7 @@ class _Run:
         while len(results) < len(self.paths):
             kind, item = self._inbox.get()
             if kind in ("cancel", "end"):
+                yield from self._drain(index_of, started, results)
                 break
             if kind == "topic":
                 index = int(item["index"])
@@ -191,6 +192,19 @@ class _Run:
             results[index] = result
             yield self._frame_event(index, result)
         return results
+
+    def _drain(self, index_of: dict[str, int], started: set[int], results: dict[int, FrameResult]) -> Iterator[Event]:
+        """After a cancel, report the frames that had finished all the same."""
+        for future in self._futures:
+            index = index_of[future.key]
+            if index in results or future.status not in ("finished", "error"):
+                continue
+            result = self._result(future, self.paths[index])
+            if index not in started:
+                started.add(index)
+                yield FrameStarted(run_id=self.run_id, path=self.paths[index], index=index)
+            results[index] = result
+            yield self._frame_event(index, result)
 
     def _result(self, future: Future, path: str) -> FrameResult | None:
         if future.status == "finished":

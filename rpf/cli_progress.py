@@ -1,0 +1,108 @@
+"""Consume a run's event stream on the terminal: a progress bar or log lines."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from rpf.config import PipelineConfig
+
+__all__ = ["ProgressPrinter", "run_with_progress"]
+
+
+class ProgressPrinter:
+    """Print events as a one-line progress bar (a terminal) or as log lines.
+
+    Parameters
+    ----------
+    total : int
+        Number of frames.
+    stream : file, optional
+        Where to print (default ``sys.stderr``).
+    """
+
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+        self.total = total
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.done = 0
+        self.failed = 0
+
+    def _bar(self, stage: str) -> None:
+        width = 30
+        filled = int(width * self.done / max(self.total, 1))
+        text = f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} frames  {stage:<40.40}"
+        self.stream.write(text)
+        self.stream.flush()
+
+    def __call__(self, event) -> None:
+        """Show one event."""
+        kind = event.kind
+        if kind == "run_started":
+            where = event.scheduler or "local process"
+            dash = f", dashboard {event.dashboard}" if event.dashboard else ""
+            self._line(f"rpf: {event.n_frames} frame(s) on {where}{dash}")
+        elif kind == "stage_done":
+            if self.tty:
+                self._bar(f"{Path(event.path).name}: {event.stage}")
+        elif kind == "frame_done":
+            self.done += 1
+            m = event.metadata
+            zp = f"{m['zero_point']:.3f}" if m.get("zero_point") is not None else "n/a"
+            fwhm = f"{m['fwhm_px']:.2f}" if m.get("fwhm_px") is not None else "n/a"
+            self._line(
+                f"rpf: done {m['frame']}: {m['n_sources']} sources, FWHM {fwhm} px, "
+                f"WCS {m['wcs_source']}, zero point {zp} ({m.get('band') or 'no band'})"
+            )
+        elif kind == "frame_failed":
+            self.done += 1
+            self.failed += 1
+            self._line(f"rpf: FAILED {event.message}", error=True)
+        elif kind == "run_finished":
+            if self.tty:
+                self.stream.write("\n")
+            self._line(
+                f"rpf: finished {event.n_ok}/{event.n_frames} frames ok, {event.n_failed} failed "
+                f"in {event.seconds:.1f} s; summary {event.summary_csv}"
+            )
+            for message in event.messages:
+                self._line(f"rpf: {message}")
+
+    def _line(self, text: str, *, error: bool = False) -> None:
+        if self.tty:
+            self.stream.write("\r" + " " * 90 + "\r")
+        self.stream.write(text + "\n")
+        self.stream.flush()
+        if self.tty and not error:
+            self._bar("")
+
+
+def run_with_progress(
+    science: Sequence[str | Path],
+    *,
+    config: PipelineConfig,
+    out_dir: str | Path,
+    bias: Sequence[str | Path] = (),
+    dark: Sequence[str | Path] = (),
+    flat: Sequence[str | Path] = (),
+    eager: bool = False,
+) -> int:
+    """Run the pipeline, printing progress; return the contract's exit status.
+
+    Returns
+    -------
+    int
+        0 when every frame succeeded, 2 when any failed.
+    """
+    from rpf.pipeline import run, run_eager
+
+    printer = ProgressPrinter(len(science))
+    runner = run_eager if eager else run
+    finished = None
+    for event in runner(science, config=config, out_dir=out_dir, bias=bias, dark=dark, flat=flat):
+        printer(event)
+        if event.kind == "run_finished":
+            finished = event
+    return 0 if finished is not None and finished.ok else 2
