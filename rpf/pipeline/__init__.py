@@ -21,6 +21,7 @@ __all__ = [
     "open_client",
     "process_frame",
     "run",
+    "run_eager",
     "start_run",
 ]
 
@@ -32,6 +33,7 @@ _LAZY = {
     "open_client": "cluster",
     "process_frame": "frame",
     "run": "runner",
+    "run_eager": "eager",
     "start_run": "runner",
 }
 

@@ -23,7 +23,7 @@ def crossmatch_stage(state: FrameState, ctx: RunContext) -> FrameState:
     if not ctx.config.catalogs.crossmatch:
         return state.note("cross-match: no services configured")
     meta = state.frame.meta
-    site = resolve_site(meta, ctx.config)
+    site = resolve_site(meta, ctx.config.header)
     scale = state.wcs.pixel_scale_arcsec or meta.pixel_scale or 1.0
     labels, reports = crossmatch_sources(
         state.phot,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rpf.airmass import compute_airmass
+from rpf.catalogs import match_radius_arcsec as match_radius
 from rpf.catalogs import match_reference
 from rpf.errors import ZeroPointError
 from rpf.pipeline.context import RunContext
@@ -15,17 +16,15 @@ from rpf.zeropoint import apply_zero_point, choose_band, fit_zero_point, limitin
 __all__ = ["calibrate_magnitudes", "match_radius_arcsec", "psf_stage"]
 
 
-def match_radius_arcsec(state: FrameState) -> float:
+def match_radius_arcsec(state: FrameState, ctx: RunContext) -> float:
     """Match radius from the measured FWHM and the astrometric RMS (not a user guess)."""
-    scale = state.wcs.pixel_scale_arcsec or 1.0
-    fwhm = state.fwhm.fwhm_px * scale
-    rms = state.wcs.rms_arcsec or 0.5 * fwhm
-    return float(min(max(3.0 * rms, 0.5 * fwhm, 0.5 * scale), 2.0 * fwhm))
+    scale = state.wcs.pixel_scale_arcsec or state.frame.meta.pixel_scale or 1.0
+    return match_radius(state.fwhm.fwhm_px * scale, state.wcs.rms_arcsec, config=ctx.config.catalogs)
 
 
 def _airmass(state: FrameState, ctx: RunContext) -> FrameState:
     meta = state.frame.meta
-    site = resolve_site(meta, ctx.config)
+    site = resolve_site(meta, ctx.config.header)
     ra = state.wcs.center_ra if state.wcs.wcs is not None else meta.ra
     dec = state.wcs.center_dec if state.wcs.wcs is not None else meta.dec
     result = compute_airmass(
@@ -48,10 +47,11 @@ def calibrate_magnitudes(state: FrameState, ctx: RunContext) -> FrameState:
     if state.reference is None or len(state.reference) == 0:
         return state.note("zero point: not determined (no reference catalogue)")
     try:
-        band = choose_band(meta.filter, state.reference, config=ctx.config.zeropoint)
+        choice = choose_band(meta.filter, state.reference.colnames, override=ctx.config.zeropoint.band)
     except ZeroPointError as exc:
         return state.note(f"zero point: not determined ({exc})")
-    radius = match_radius_arcsec(state)
+    band = choice.column
+    radius = match_radius_arcsec(state, ctx)
     phot_idx, ref_idx = match_reference(state.phot, state.reference, radius_arcsec=radius)
     phot = state.phot.copy()
     _attach_reference(phot, state.reference, phot_idx, ref_idx, band)
@@ -67,7 +67,7 @@ def calibrate_magnitudes(state: FrameState, ctx: RunContext) -> FrameState:
             config=ctx.config.zeropoint,
         )
     except ZeroPointError as exc:
-        return state.evolve(phot=phot, band=band).note(
+        return state.evolve(phot=phot, band=choice.name).note(
             f"zero point: not determined ({exc}); {len(phot_idx)} matches within {radius:.2f}\""
         )
     phot = apply_zero_point(phot, fit, exptime=meta.exptime)
@@ -77,8 +77,9 @@ def calibrate_magnitudes(state: FrameState, ctx: RunContext) -> FrameState:
         zero_point=fit.zero_point,
         exptime=meta.exptime,
     )
-    return state.evolve(phot=phot, zero_point=fit, band=band, limiting_mag=limit).note(
-        f"zero point: {fit.zero_point:.4f} ± {fit.zero_point_err:.4f} in {band} from {fit.n_calib_stars} stars "
+    return state.evolve(phot=phot, zero_point=fit, band=choice.name, limiting_mag=limit).note(
+        f"zero point: {fit.zero_point:.4f} ± {fit.zero_point_err:.4f} in {choice.name} ({band}) "
+        f"from {fit.n_calib_stars} stars "
         f"(rms {fit.rms:.3f}, colour term {fit.color_term:.3f}, match radius {radius:.2f}\"); "
         f"limiting magnitude (5 sigma) {limit:.2f}"
     )

@@ -23,8 +23,6 @@ from typing import Any
 from distributed import Client, Future, as_completed
 
 from rpf.config import PipelineConfig
-from rpf.errors import PhotometryError
-from rpf.lightcurves import FramePhotometry, build_lightcurves, write_lightcurves_csv
 from rpf.pipeline.cluster import cluster_info, open_client
 from rpf.pipeline.events import (
     Event,
@@ -35,11 +33,12 @@ from rpf.pipeline.events import (
     RunStarted,
     StageDone,
 )
+from rpf.pipeline.finish import failed_result as _failed
+from rpf.pipeline.finish import finish_run
 from rpf.pipeline.frame import StageFunction
 from rpf.pipeline.graph import build_run_graph
 from rpf.pipeline.stages import STAGES
 from rpf.pipeline.state import FrameResult
-from rpf.pipeline.summary import write_run_summary
 
 __all__ = ["RunHandle", "run", "start_run"]
 
@@ -48,21 +47,6 @@ PathLike = str | Path
 
 def _naming(path: str, message: str) -> str:
     return message if Path(path).name in message else f"{path}: {message}"
-
-
-def _failed(path: str, message: str, status: str = "failed") -> FrameResult:
-    meta = {"frame": Path(path).name, "path": path, "status": status, "error": message}
-    return FrameResult(path=path, status=status, metadata=meta, error=message)
-
-
-def _light_table(result: FrameResult) -> FramePhotometry | None:
-    phot = result.phot
-    if phot is None or not {"ra", "dec", "mag", "mag_err"} <= set(phot.colnames):
-        return None
-    meta = result.metadata
-    return FramePhotometry.from_table(
-        phot, frame=meta.get("frame", Path(result.path).name), mjd=meta.get("mjd_mid"), airmass=meta.get("airmass")
-    )
 
 
 class _Run:
@@ -231,44 +215,16 @@ class _Run:
         )
 
     def _finish(self, results: dict[int, FrameResult], seconds: float) -> RunFinished:
-        metadata = [
-            results[i].metadata if i in results else _failed(p, f"{p}: cancelled", "cancelled").metadata
-            for i, p in enumerate(self.paths)
-        ]
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        summary = write_run_summary(metadata, self.out_dir / "run_summary.csv")
-        messages: list[str] = []
-        curves = None
-        if self.lightcurves:
-            curves, message = self._write_lightcurves([results[i] for i in sorted(results) if results[i].ok])
-            if message:
-                messages.append(message)
-        n_ok = sum(r.ok for r in results.values())
-        return RunFinished(
+        return finish_run(
+            results,
+            paths=self.paths,
+            out_dir=self.out_dir,
             run_id=self.run_id,
-            n_frames=len(self.paths),
-            n_ok=n_ok,
-            n_failed=len(results) - n_ok,
-            n_cancelled=len(self.paths) - len(results),
-            seconds=round(seconds, 3),
+            seconds=seconds,
+            lightcurves=self.lightcurves,
+            differential=self.differential,
             cancelled=self._cancelled,
-            summary_csv=str(summary),
-            lightcurves_csv=None if curves is None else str(curves),
-            messages=tuple(messages),
         )
-
-    def _write_lightcurves(self, results: list[FrameResult]) -> tuple[Path | None, str]:
-        frames = [f for f in (_light_table(r) for r in results) if f is not None]
-        if len(frames) < 2:
-            return None, ""
-        try:
-            table = build_lightcurves(frames, differential=self.differential)
-        except PhotometryError as exc:
-            return None, f"lightcurves.csv not written: {exc}"
-        counts = table.group_by("star_id").groups.indices
-        if len(counts) < 2 or max(counts[1:] - counts[:-1]) < 2:
-            return None, "lightcurves.csv not written: no star seen in two frames (fields do not overlap)"
-        return write_lightcurves_csv(table, self.out_dir / "lightcurves.csv"), ""
 
 
 def _make_run(

@@ -65,7 +65,7 @@ def cosmic_rays(state: FrameState, ctx: RunContext) -> FrameState:
         read_noise=meta.read_noise,
         saturation=meta.saturation,
         mask=state.frame.mask,
-        background=state.background.level,
+        background=state.background,
         config=ctx.config.cosmics,
     )
     mask = np.zeros(state.frame.data.shape, np.uint16) if state.frame.mask is None else state.frame.mask.copy()
@@ -74,10 +74,22 @@ def cosmic_rays(state: FrameState, ctx: RunContext) -> FrameState:
     return state.evolve(cosmics=cr, frame=frame).note(f"cosmic rays: {cr.n_pixels} pixels flagged and cleaned")
 
 
+def _bad_pixels(state: FrameState) -> np.ndarray | None:
+    mask = state.frame.mask
+    return None if mask is None else (mask & np.uint16(SourceFlag.BAD_PIXEL)) != 0
+
+
 def detect(state: FrameState, ctx: RunContext) -> FrameState:
     """Detect sources, measure the FWHM and refine the background with it."""
     cfg = ctx.config
-    sources = detect_sources(state.image, rms=state.background.rms, mask=state.frame.mask, config=cfg.detection)
+    sources = detect_sources(
+        state.image,
+        rms=state.background.rms,
+        mask=_bad_pixels(state),
+        pixel_flags=state.frame.mask,
+        fwhm_px=_fwhm_guess(state, ctx),
+        config=cfg.detection,
+    )
     fwhm = estimate_fwhm(state.image, sources, config=cfg.detection)
     state = state.evolve(sources=sources, fwhm=fwhm).note(
         f"detection: {len(sources)} sources; FWHM {fwhm.fwhm_px:.2f} px from {fwhm.n_stars} stars"
@@ -86,8 +98,15 @@ def detect(state: FrameState, ctx: RunContext) -> FrameState:
         bkg = estimate_background(state.frame.data, mask=state.frame.mask, fwhm_px=fwhm.fwhm_px, config=cfg.background)
         if bkg.box_size != state.background.box_size:
             state = state.evolve(background=bkg).note(f"background: refined with box {bkg.box_size} px")
-            sources = detect_sources(state.image, rms=bkg.rms, mask=state.frame.mask, config=cfg.detection)
-            state = state.evolve(sources=sources).note(f"detection: {len(sources)} sources after refinement")
+    sources = detect_sources(
+        state.image,
+        rms=state.background.rms,
+        mask=_bad_pixels(state),
+        pixel_flags=state.frame.mask,
+        fwhm_px=fwhm.fwhm_px,
+        config=cfg.detection,
+    )
+    state = state.evolve(sources=sources).note(f"detection: {len(sources)} sources with the measured FWHM")
     return state
 
 
