@@ -127,7 +127,7 @@ def test_offline_touches_nothing_and_says_so(httpserver, tmp_path):
         "simbad": "skipped: offline", "skybot": "skipped: offline", "vsx": "skipped: offline",
         "milliquas": "skipped: offline", "colibri": "skipped: no Astro-Colibri user key (RPF_COLIBRI_UID)",
     }
-    with pytest.raises(CatalogError, match="gaia_dr3: offline and not in the cache.*tycho2: no index"):
+    with pytest.raises(CatalogError, match="gaia_dr3: offline and not in the cache.*no Tycho-2 index files"):
         get_reference(FIELD_RA, FIELD_DEC, 0.2, config=config)
     assert len(httpserver.log) == 0
 

@@ -77,7 +77,7 @@ def frame_metadata(state: FrameState, ctx: RunContext) -> dict[str, Any]:
         "background_level": _num(getattr(state.background, "global_level", None)),
         "background_rms": _num(getattr(state.background, "global_rms", None)),
         "aperture_correction": state.phot.meta.get("aperture_correction") if state.phot is not None else None,
-        "services": [r.__dict__ if hasattr(r, "__dict__") else r for r in state.crossmatch],
+        "services": [r.to_dict() for r in state.crossmatch],
         "warnings": list(meta.warnings) if meta else [],
         "software_version": __version__,
         "parameters": ctx.config.to_dict(),
