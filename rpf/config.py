@@ -168,6 +168,17 @@ class CosmicsConfig:
         A detected hit whose surrounding ring (2-3 px away) has a median above
         this many sky sigmas sits on a star: it stays in the mask (the star is
         flagged) but is not cleaned; ``None`` cleans every detection.
+    tile_size : int or None
+        L.A.Cosmic runs on tiles of at most this many pixels a side (plus
+        ``tile_margin``), which bounds its memory (about a dozen float32 copies
+        of what it is given) and gives the same result as one whole-frame
+        call; ``None`` runs on the whole frame at once.
+    tile_margin : int
+        Pixels of overlap added around each tile; L.A.Cosmic sees a few pixels
+        per iteration, so 32 px reproduces the whole-frame result exactly.
+    workers : int
+        Tiles processed at once by a thread pool (astroscrappy releases the
+        GIL in its filters).
     """
 
     enabled: bool = True
@@ -180,9 +191,15 @@ class CosmicsConfig:
     saturation: float | None = None
     sepmed: bool = True
     protect_sigma: float | None = 3.0
+    tile_size: int | None = 1024
+    tile_margin: int = 32
+    workers: int = 1
 
     def __post_init__(self) -> None:
         _check(self.sigclip > 0 and self.sigfrac > 0 and self.objlim > 0, "cosmics limits must be > 0")
+        _check(self.tile_size is None or self.tile_size >= 64, "cosmics.tile_size must be >= 64 or None")
+        _check(self.tile_margin >= 0, "cosmics.tile_margin must be >= 0")
+        _check(self.workers >= 1, "cosmics.workers must be >= 1")
         _check(self.protect_sigma is None or self.protect_sigma > 0, "cosmics.protect_sigma must be > 0")
         _check(self.niter >= 1, "cosmics.niter must be >= 1")
 

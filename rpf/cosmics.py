@@ -1,7 +1,16 @@
-"""Cosmic-ray detection and cleaning with L.A.Cosmic (``astroscrappy``)."""
+"""Cosmic-ray detection and cleaning with L.A.Cosmic (``astroscrappy``).
+
+Large frames are processed in overlapping tiles: L.A.Cosmic only looks a
+few pixels around each pixel per iteration, so a tile with a margin of a few
+tens of pixels gives the same answer in its core as the whole frame, while
+the library's working memory (about a dozen float32 copies of its input)
+stays bounded by the tile size instead of the frame size.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import astroscrappy
@@ -12,7 +21,7 @@ from rpf.background import Background
 from rpf.config import CosmicsConfig
 from rpf.errors import PhotometryError
 
-__all__ = ["CosmicRays", "clean_cosmic_rays"]
+__all__ = ["CosmicRays", "clean_cosmic_rays", "tile_windows"]
 
 _EIGHT = np.ones((3, 3), dtype=bool)
 _RING_IN = 1
@@ -38,6 +47,29 @@ class CosmicRays:
     clean: np.ndarray
     mask: np.ndarray
     n_pixels: int
+
+
+@dataclass(frozen=True)
+class _Sky:
+    """Sky level and noise for star protection: maps or global values."""
+
+    level: np.ndarray | float
+    rms: np.ndarray | float
+
+    def window(self, rows: slice, cols: slice) -> _Sky:
+        level = self.level[rows, cols] if np.ndim(self.level) else self.level
+        rms = self.rms[rows, cols] if np.ndim(self.rms) else self.rms
+        return _Sky(level=level, rms=rms)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """Everything a tile needs besides its pixels."""
+
+    gain: float
+    read_noise: float
+    saturation_e: float
+    config: CosmicsConfig
 
 
 def clean_cosmic_rays(
@@ -71,7 +103,8 @@ def clean_cosmic_rays(
         (``config.protect_sigma``); without it robust global values of the
         frame are used.
     config : CosmicsConfig
-        L.A.Cosmic parameters.
+        L.A.Cosmic parameters, and the tiling (``tile_size``,
+        ``tile_margin``, ``workers``).
 
     Returns
     -------
@@ -85,22 +118,93 @@ def clean_cosmic_rays(
     Raises
     ------
     PhotometryError
-        If the image is not 2-D or the gain is not positive.
+        If the image is not 2-D, the mask's shape differs or the gain is not
+        positive.
     """
     image = np.asarray(data)
     if image.ndim != 2:
         raise PhotometryError(f"cosmic rays need a 2-D image, got shape {image.shape}")
+    if mask is not None and np.shape(mask) != image.shape:
+        raise PhotometryError(f"cosmic-ray mask shape {np.shape(mask)} differs from the image's {image.shape}")
     if not config.enabled:
-        return CosmicRays(clean=_read_only(image.astype(np.float32)), mask=np.zeros(image.shape, bool), n_pixels=0)
+        clean = image.astype(np.float32, copy=True)
+        clean.flags.writeable = False
+        return CosmicRays(clean=clean, mask=np.zeros(image.shape, bool), n_pixels=0)
     gain = config.gain if config.gain is not None else gain
     read_noise = config.read_noise if config.read_noise is not None else read_noise
     saturation = config.saturation if config.saturation is not None else saturation
     if not gain > 0:
         raise PhotometryError(f"cosmic rays need a positive gain, got {gain}")
-    ignore = ~np.isfinite(image)
+    settings = _Settings(float(gain), float(read_noise), float(saturation) * float(gain), config)
+    sky = _sky(image, mask, background) if config.protect_sigma is not None else None
+    clean = np.empty(image.shape, np.float32)
+    crmask = np.empty(image.shape, bool)
+
+    def run(window: tuple[slice, slice, slice, slice]) -> None:
+        rows, cols, core_rows, core_cols = window
+        tile_mask = None if mask is None else mask[rows, cols]
+        tile_sky = None if sky is None else sky.window(rows, cols)
+        tile_crmask, tile_clean = _clean_tile(image[rows, cols], tile_mask, tile_sky, settings)
+        out_rows = slice(rows.start + core_rows.start, rows.start + core_rows.stop)
+        out_cols = slice(cols.start + core_cols.start, cols.start + core_cols.stop)
+        crmask[out_rows, out_cols] = tile_crmask[core_rows, core_cols]
+        clean[out_rows, out_cols] = tile_clean[core_rows, core_cols]
+
+    windows = list(tile_windows(image.shape, tile_size=config.tile_size, margin=config.tile_margin))
+    if config.workers > 1 and len(windows) > 1:
+        with ThreadPoolExecutor(max_workers=config.workers) as pool:
+            list(pool.map(run, windows))
+    else:
+        for window in windows:
+            run(window)
+    return CosmicRays(clean=clean, mask=crmask, n_pixels=int(np.count_nonzero(crmask)))
+
+
+def tile_windows(
+    shape: tuple[int, int], *, tile_size: int | None, margin: int
+) -> Iterator[tuple[slice, slice, slice, slice]]:
+    """Split a frame into overlapping tiles.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(ny, nx)`` of the frame.
+    tile_size : int or None
+        Largest side of a tile's core; ``None`` gives one tile (the frame).
+        Cores are of equal size (within a pixel) and cover the frame exactly.
+    margin : int
+        Pixels added around each core (clipped at the frame's border).
+
+    Yields
+    ------
+    tuple of slice
+        ``(rows, cols)`` of the tile in the frame and ``(core_rows,
+        core_cols)`` of its core inside the tile.
+    """
+    ny, nx = shape
+    for r0, r1 in _cuts(ny, tile_size):
+        for c0, c1 in _cuts(nx, tile_size):
+            t0, t1 = max(r0 - margin, 0), min(r1 + margin, ny)
+            u0, u1 = max(c0 - margin, 0), min(c1 + margin, nx)
+            yield slice(t0, t1), slice(u0, u1), slice(r0 - t0, r1 - t0), slice(c0 - u0, c1 - u0)
+
+
+def _cuts(length: int, tile_size: int | None) -> list[tuple[int, int]]:
+    count = 1 if tile_size is None else -(-length // tile_size)
+    edges = np.linspace(0, length, count + 1).round().astype(int)
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+
+
+def _clean_tile(
+    pixels: np.ndarray, mask: np.ndarray | None, sky: _Sky | None, settings: _Settings
+) -> tuple[np.ndarray, np.ndarray]:
+    """L.A.Cosmic on one tile; return its hit mask and cleaned pixels (float32)."""
+    config = settings.config
+    ignore = ~np.isfinite(pixels)
     if mask is not None:
-        ignore |= np.asarray(mask) != 0
-    filled = np.where(ignore, np.float32(0.0), image).astype(np.float32, copy=False)
+        ignore |= mask != 0
+    filled = pixels.astype(np.float32, copy=True)
+    filled[ignore] = 0.0
     crmask, clean = astroscrappy.detect_cosmics(
         filled,
         inmask=ignore,
@@ -108,40 +212,35 @@ def clean_cosmic_rays(
         sigfrac=config.sigfrac,
         objlim=config.objlim,
         niter=config.niter,
-        gain=float(gain),
-        readnoise=float(read_noise),
-        satlevel=float(saturation) * float(gain),
+        gain=settings.gain,
+        readnoise=settings.read_noise,
+        satlevel=settings.saturation_e,
         sepmed=config.sepmed,
         verbose=False,
     )
     crmask &= ~ignore
-    cleaned = crmask
-    if config.protect_sigma is not None and crmask.any():
-        level, rms = _sky(filled, ignore, background)
-        cleaned = _drop_star_cores(filled, crmask, level, rms, config.protect_sigma)
-    clean = np.where(cleaned, clean, image).astype(np.float32, copy=False)
-    return CosmicRays(clean=clean, mask=crmask, n_pixels=int(crmask.sum()))
+    to_clean = crmask
+    if sky is not None and crmask.any():
+        to_clean = _drop_star_cores(filled, crmask, sky, config.protect_sigma)
+    np.copyto(clean, pixels, where=~to_clean, casting="same_kind")
+    return crmask, clean
 
 
-def _sky(
-    image: np.ndarray, ignore: np.ndarray, background: Background | None
-) -> tuple[np.ndarray | float, np.ndarray | float]:
-    """Sky level and noise: the background maps, else robust global values."""
+def _sky(image: np.ndarray, mask: np.ndarray | None, background: Background | None) -> _Sky:
+    """Sky level and noise: the background maps, else robust global values of a pixel sample."""
     if background is not None:
-        return background.level, background.rms
+        return _Sky(level=background.level, rms=background.rms)
     step = max(1, int(np.sqrt(image.size / _SKY_SAMPLE)))
-    sample = image[::step, ::step][~ignore[::step, ::step]]
-    median = float(np.median(sample))
-    return median, float(1.4826 * np.median(np.abs(sample - median)))
+    sample = image[::step, ::step]
+    good = np.isfinite(sample)
+    if mask is not None:
+        good &= np.asarray(mask)[::step, ::step] == 0
+    values = sample[good]
+    median = float(np.median(values))
+    return _Sky(level=median, rms=float(1.4826 * np.median(np.abs(values - median))))
 
 
-def _drop_star_cores(
-    image: np.ndarray,
-    crmask: np.ndarray,
-    level: np.ndarray | float,
-    rms: np.ndarray | float,
-    protect_sigma: float,
-) -> np.ndarray:
+def _drop_star_cores(image: np.ndarray, crmask: np.ndarray, sky: _Sky, protect_sigma: float) -> np.ndarray:
     """Return the hits to clean: those whose 2-3 px surrounding ring is not significantly above the sky."""
     labels, _ = ndimage.label(crmask, structure=_EIGHT)
     kept = crmask.copy()
@@ -157,13 +256,9 @@ def _drop_star_cores(
         ring = outer & ~inner & ~crmask[pad]
         if not ring.any():
             continue
-        sky = level[pad][ring] if np.ndim(level) else level
-        noise = rms[pad][ring] if np.ndim(rms) else rms
-        if np.median((image[pad][ring] - sky) / noise) > protect_sigma:
+        local = sky.window(*pad)
+        level = local.level[ring] if np.ndim(local.level) else local.level
+        noise = local.rms[ring] if np.ndim(local.rms) else local.rms
+        if np.median((image[pad][ring] - level) / noise) > protect_sigma:
             kept[pad][hit] = False
     return kept
-
-
-def _read_only(array: np.ndarray) -> np.ndarray:
-    array.flags.writeable = False
-    return array

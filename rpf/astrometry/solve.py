@@ -42,6 +42,10 @@ class _Clock:
         return max(self.limit - self.elapsed(), 0.0)
 
 
+#: Fewest reference stars inside the frame to verify a header WCS (else it is kept unverified).
+MIN_VERIFY_STARS = 8
+
+
 def _radius_px(scale_arcsec: float) -> float:
     return max(5.0, 10.0 / scale_arcsec)
 
@@ -85,6 +89,31 @@ def _tycho_reference(ra: float, dec: float, radius_deg: float, config: Astrometr
     return reference_arrays(table)
 
 
+def _check_covered(ra: float, dec: float, ref: Reference | None) -> None:
+    """Raise when the reference stars lie around another part of the sky than ``(ra, dec)``.
+
+    A header WCS with too few reference stars in its frame is kept
+    unverified only if the reference covers where it points; one that
+    points elsewhere (e.g. a placeholder at RA = Dec = 0) is rejected.
+    """
+    if ref is None:
+        return
+    vec = np.column_stack(_unit(ref[0], ref[1]))
+    mean = vec.mean(axis=0)
+    centre = mean / np.linalg.norm(mean)
+    radius = np.degrees(np.arccos(np.clip(vec @ centre, -1.0, 1.0))).max()
+    distance = float(np.degrees(np.arccos(np.clip(np.dot(centre, _unit(ra, dec)), -1.0, 1.0))))
+    if distance > radius:
+        msg = (f"the header WCS points {distance:.2f} deg from the centre of the reference catalogue, "
+               f"outside its {radius:.2f} deg radius")
+        raise AstrometryError(msg)
+
+
+def _unit(ra: np.ndarray | float, dec: np.ndarray | float) -> tuple:
+    ra_r, dec_r = np.radians(ra), np.radians(dec)
+    return np.cos(dec_r) * np.cos(ra_r), np.cos(dec_r) * np.sin(ra_r), np.sin(dec_r)
+
+
 def _half_diagonal_deg(shape: tuple[int, int], scale: float) -> float:
     return 0.5 * math.hypot(*shape) * scale / 3600.0
 
@@ -97,11 +126,13 @@ def _try_header(wcs: WCS, xy: np.ndarray, ref: Reference | None, *, shape: tuple
         ref = _tycho_reference(geo.center_ra, geo.center_dec, _half_diagonal_deg(shape, geo.pixel_scale_arcsec),
                                config)
         checked_against = "Tycho-2 stars"
-        in_frame = 0 if ref is None else verify_wcs(wcs, xy=xy, ref_ra=ref[0], ref_dec=ref[1], shape=shape,
-                                                    radius_px=_radius_px(geo.pixel_scale_arcsec)).n_reference
-        if in_frame < 8:
-            return _result(wcs, "header", "header", None, shape=shape, clock=clock,
-                           message="header WCS valid; not verified (no reference catalogue covers the field offline)")
+    in_frame = 0 if ref is None else verify_wcs(wcs, xy=xy, ref_ra=ref[0], ref_dec=ref[1], shape=shape,
+                                                radius_px=_radius_px(geo.pixel_scale_arcsec)).n_reference
+    if in_frame < MIN_VERIFY_STARS:
+        _check_covered(geo.center_ra, geo.center_dec, ref)
+        return _result(wcs, "header", "header", None, shape=shape, clock=clock,
+                       message=f"header WCS valid; not verified ({in_frame} stars of {checked_against} in the "
+                               f"frame, {MIN_VERIFY_STARS} needed: no reference catalogue covers the field)")
     refinement = _refine(wcs, xy, ref, shape=shape, config=config)
     kept = refinement.wcs if config.refine else wcs
     what = f"refined (SIP order {refinement.sip_order})" if config.refine else "kept as written"

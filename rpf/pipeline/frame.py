@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rpf.errors import RPFError
 from rpf.pipeline.context import RunContext
-from rpf.pipeline.stages import STAGES
+from rpf.pipeline.stages import STAGES, stage_parameters
 from rpf.pipeline.state import FrameResult, FrameState
 
 __all__ = ["finish_frame", "process_frame", "run_stage"]
@@ -53,13 +53,21 @@ def run_stage(name: str, function: StageFunction, state: FrameState, ctx: RunCon
     try:
         new = function(state, ctx)
     except RPFError as exc:
-        new = state.evolve(error=str(exc), failed_stage=name).note(f"ERROR in {name}: {exc}")
+        message = _naming(state.path, str(exc), name)
+        new = state.evolve(error=message, failed_stage=name).note(f"ERROR {message}")
     except Exception as exc:  # noqa: BLE001 - a frame boundary: one bad frame must not stop the run
         detail = traceback.format_exc(limit=3)
-        message = f"{state.path}: unexpected error in {name}: {type(exc).__name__}: {exc}"
+        message = _naming(state.path, f"unexpected {type(exc).__name__}: {exc}", name)
         new = state.evolve(error=message, failed_stage=name).note(f"ERROR {message}\n{detail}")
-    elapsed = time.perf_counter() - start
-    return new.evolve(timings={**new.timings, name: round(elapsed, 4)})
+    elapsed = round(time.perf_counter() - start, 4)
+    outcome = "FAILED" if new.error is not None else "done"
+    new = new.note(f"stage {name}: {outcome} in {elapsed:.3f} s; parameters {stage_parameters(name, ctx.config)}")
+    return new.evolve(timings={**new.timings, name: elapsed})
+
+
+def _naming(path: str, message: str, stage: str) -> str:
+    """Return an error message that names the file (and the stage when it does not)."""
+    return message if Path(path).name in message else f"{path}: {stage} failed: {message}"
 
 
 def finish_frame(state: FrameState, ctx: RunContext) -> FrameResult:

@@ -70,7 +70,7 @@ def calibrate_magnitudes(state: FrameState, ctx: RunContext) -> FrameState:
         return state.evolve(phot=phot, band=choice.name).note(
             f"zero point: not determined ({exc}); {len(phot_idx)} matches within {radius:.2f}\""
         )
-    phot = apply_zero_point(phot, fit, exptime=meta.exptime)
+    phot = apply_zero_point(phot, fit, exptime=meta.exptime, reference_colors=_colors(phot))
     limit = limiting_magnitude(
         fwhm_px=state.fwhm.fwhm_px,
         background_rms=state.background.global_rms,
@@ -100,11 +100,24 @@ def _attach_reference(phot, reference, phot_idx: np.ndarray, ref_idx: np.ndarray
     phot["cat_bp_rp"] = phot["cat_bp"] - phot["cat_rp"]
 
 
+def _colors(phot) -> np.ndarray | None:
+    """Catalogue ``BP - RP`` of each source (``nan`` when unmatched), for the colour term."""
+    return np.asarray(phot["cat_bp_rp"], float) if "cat_bp_rp" in phot.colnames else None
+
+
 def psf_stage(state: FrameState, ctx: RunContext) -> FrameState:
     """Build the ePSF and fit every source with it."""
-    from rpf.photometry.psf import build_psf, psf_photometry
+    from rpf.photometry import build_psf, psf_photometry
 
-    model = build_psf(state.image, state.phot, fwhm_px=state.fwhm.fwhm_px, config=ctx.config.psf)
+    model = build_psf(
+        state.image,
+        state.phot,
+        fwhm_px=state.fwhm.fwhm_px,
+        config=ctx.config.psf,
+        mask=state.frame.mask,
+        rms=state.background.global_rms,
+        gain=state.frame.meta.gain,
+    )
     phot = psf_photometry(
         state.image,
         state.phot,
@@ -115,5 +128,5 @@ def psf_stage(state: FrameState, ctx: RunContext) -> FrameState:
         config=ctx.config.psf,
     )
     if state.zero_point is not None:
-        phot = apply_zero_point(phot, state.zero_point, exptime=state.frame.meta.exptime)
+        phot = apply_zero_point(phot, state.zero_point, exptime=state.frame.meta.exptime, reference_colors=_colors(phot))
     return state.evolve(phot=phot, psf=model).note(f"PSF photometry: {len(phot)} sources fitted")

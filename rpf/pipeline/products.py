@@ -57,6 +57,7 @@ def frame_metadata(state: FrameState, ctx: RunContext) -> dict[str, Any]:
         "airmass": _num(getattr(state.airmass, "airmass", None)),
         "airmass_source": getattr(state.airmass, "source", None),
         "fwhm_px": fwhm_px,
+        "fwhm_measured": bool(state.fwhm.n_stars) if state.fwhm is not None else None,
         "fwhm_arcsec": fwhm_px * scale if (fwhm_px and scale) else None,
         "pixel_scale_arcsec": scale,
         "center_ra": _num(getattr(wcs, "center_ra", None)),

@@ -10,25 +10,67 @@ them one after another for eager use.
 from __future__ import annotations
 
 import numpy as np
+from astropy.table import QTable
 
 from rpf.astrometry import solve_wcs
 from rpf.background import estimate_background
 from rpf.calibration import calibrate
+from rpf.config import PipelineConfig
 from rpf.cosmics import clean_cosmic_rays
-from rpf.detection import detect_sources, estimate_fwhm
+from rpf.detection import FwhmEstimate, detect_sources, estimate_fwhm
+from rpf.errors import PhotometryError
 from rpf.flags import SourceFlag
 from rpf.io import load_frame
 from rpf.photometry import aperture_photometry
 from rpf.pipeline.context import RunContext
 from rpf.pipeline.state import FrameState
 
-__all__ = ["STAGES"]
+__all__ = ["STAGES", "STAGE_SECTIONS", "stage_parameters"]
+
+STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "load": ("header",),
+    "calibrate": ("calibration",),
+    "background": ("background",),
+    "cosmic_rays": ("cosmics",),
+    "detect": ("detection", "background"),
+    "photometry": ("aperture",),
+    "astrometry": ("astrometry",),
+    "zero_point": ("zeropoint", "catalogs"),
+    "psf": ("psf",),
+    "crossmatch": ("catalogs",),
+}
+"""The configuration sections each stage reads (written to the frame's log)."""
+
+
+def stage_parameters(name: str, config: PipelineConfig) -> dict[str, dict]:
+    """Return the configuration sections a stage uses, without secrets.
+
+    Parameters
+    ----------
+    name : str
+        Stage name (a key of :data:`STAGE_SECTIONS`).
+    config : PipelineConfig
+        The run's configuration.
+
+    Returns
+    -------
+    dict
+        ``{section: {parameter: value}}``; API keys are blanked.
+    """
+    values = config.to_dict()
+    return {section: values[section] for section in STAGE_SECTIONS.get(name, ())}
 
 
 def load(state: FrameState, ctx: RunContext) -> FrameState:
     """Read the raw frame and normalise its header."""
     frame = load_frame(state.path, defaults=ctx.config.header)
-    for warning in frame.meta.warnings:
+    meta = frame.meta
+    state = state.note(
+        f"load: {state.path}: {meta.shape[1]}x{meta.shape[0]} px, exptime {meta.exptime} s, "
+        f"filter {meta.filter}, gain {meta.gain} e-/ADU, read noise {meta.read_noise} e-, "
+        f"saturation {meta.saturation} ADU, pixel scale {meta.pixel_scale} arcsec/px"
+    )
+    for warning in meta.warnings:
         state = state.note(f"WARNING {warning}")
     return state.evolve(frame=frame)
 
@@ -79,6 +121,49 @@ def _bad_pixels(state: FrameState) -> np.ndarray | None:
     return None if mask is None else (mask & np.uint16(SourceFlag.BAD_PIXEL)) != 0
 
 
+def _measure_fwhm(state: FrameState, sources: QTable, ctx: RunContext) -> tuple[FwhmEstimate, str]:
+    """Measure the FWHM.
+
+    A field too sparse (or too crowded) for :func:`~rpf.detection.estimate_fwhm`
+    does not fail the frame: the FWHM then comes from the second moments of
+    the brightest clean detections, else from the configured seeing, with a
+    warning in the log and ``fwhm_measured: false`` in the metadata.
+    """
+    try:
+        fwhm = estimate_fwhm(state.image, sources, config=ctx.config.detection)
+    except PhotometryError as exc:
+        moments = _moment_fwhm(sources)
+        if moments is not None:
+            value, how = moments, "2.355 sqrt(a b) of the brightest clean detections"
+        else:
+            value = _fwhm_guess(state, ctx)
+            how = f"the guess from detection.seeing_arcsec {ctx.config.detection.seeing_arcsec}\" (else 3 px)"
+        note = f"WARNING FWHM not measured ({exc}); using {value:.2f} px from {how}"
+        return FwhmEstimate(fwhm_px=value, scatter_px=float("nan"), n_stars=0), note
+    return fwhm, f"FWHM {fwhm.fwhm_px:.2f} px from {fwhm.n_stars} stars"
+
+
+_NOT_CLEAN = (
+    SourceFlag.SATURATED
+    | SourceFlag.EDGE
+    | SourceFlag.COSMIC_RAY
+    | SourceFlag.BAD_PIXEL
+    | SourceFlag.BLENDED
+    | SourceFlag.CROWDED
+)
+
+
+def _moment_fwhm(sources: QTable, n_brightest: int = 10) -> float | None:
+    """Return a rough FWHM from the second moments of the brightest clean detections, or None."""
+    clean = np.flatnonzero((np.asarray(sources["flags"]) & int(_NOT_CLEAN)) == 0)
+    if clean.size == 0:
+        return None
+    brightest = clean[np.argsort(np.asarray(sources["flux_iso"])[clean])[::-1][:n_brightest]]
+    sizes = 2.355 * np.sqrt(np.asarray(sources["a"])[brightest] * np.asarray(sources["b"])[brightest])
+    sizes = sizes[np.isfinite(sizes) & (sizes > 1.0)]
+    return float(np.median(sizes)) if sizes.size else None
+
+
 def detect(state: FrameState, ctx: RunContext) -> FrameState:
     """Detect sources, measure the FWHM and refine the background with it."""
     cfg = ctx.config
@@ -90,10 +175,8 @@ def detect(state: FrameState, ctx: RunContext) -> FrameState:
         fwhm_px=_fwhm_guess(state, ctx),
         config=cfg.detection,
     )
-    fwhm = estimate_fwhm(state.image, sources, config=cfg.detection)
-    state = state.evolve(sources=sources, fwhm=fwhm).note(
-        f"detection: {len(sources)} sources; FWHM {fwhm.fwhm_px:.2f} px from {fwhm.n_stars} stars"
-    )
+    fwhm, how = _measure_fwhm(state, sources, ctx)
+    state = state.evolve(sources=sources, fwhm=fwhm).note(f"detection: {len(sources)} sources; {how}")
     if cfg.background.box_size is None:
         bkg = estimate_background(state.frame.data, mask=state.frame.mask, fwhm_px=fwhm.fwhm_px, config=cfg.background)
         if bkg.box_size != state.background.box_size:
@@ -106,7 +189,7 @@ def detect(state: FrameState, ctx: RunContext) -> FrameState:
         fwhm_px=fwhm.fwhm_px,
         config=cfg.detection,
     )
-    state = state.evolve(sources=sources).note(f"detection: {len(sources)} sources with the measured FWHM")
+    state = state.evolve(sources=sources).note(f"detection: {len(sources)} sources with FWHM {fwhm.fwhm_px:.2f} px")
     return state
 
 
@@ -163,7 +246,7 @@ def calibrate_magnitudes(state: FrameState, ctx: RunContext) -> FrameState:
 def psf_photometry(state: FrameState, ctx: RunContext) -> FrameState:
     """Build an ePSF and fit every source (with ``psf.enabled``)."""
     if not ctx.config.psf.enabled:
-        return state
+        return state.note("PSF photometry: not requested (psf.enabled is false)")
     from rpf.pipeline.magnitudes import psf_stage
 
     return psf_stage(state, ctx)
