@@ -29,14 +29,6 @@ def _collect(events: list[Event], stage: str, info: dict, *, run_id: str, index:
     )
 
 
-def _collect(events: list[Event], stage: str, info: dict, *, run_id: str, index: int) -> None:
-    events.append(
-        StageDone(
-            run_id=run_id, path=info["path"], index=index, stage=stage, seconds=info["seconds"], failed=info["failed"]
-        )
-    )
-
-
 def run_eager(
     paths: Sequence[str | Path],
     *,

@@ -128,5 +128,6 @@ def psf_stage(state: FrameState, ctx: RunContext) -> FrameState:
         config=ctx.config.psf,
     )
     if state.zero_point is not None:
-        phot = apply_zero_point(phot, state.zero_point, exptime=state.frame.meta.exptime, reference_colors=_colors(phot))
+        exptime = state.frame.meta.exptime
+        phot = apply_zero_point(phot, state.zero_point, exptime=exptime, reference_colors=_colors(phot))
     return state.evolve(phot=phot, psf=model).note(f"PSF photometry: {len(phot)} sources fitted")

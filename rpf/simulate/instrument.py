@@ -104,7 +104,8 @@ class InstrumentMaps:
     dark_rate : numpy.ndarray
         Dark current per pixel (ADU/s), hot pixels included.
     flat : numpy.ndarray
-        Relative sensitivity times illumination, median 1.
+        Relative sensitivity times illumination, median 1 in the central half of
+        the frame (the convention of :func:`rpf.calibration.build_masters`).
     hot_mask : numpy.ndarray
         True on hot pixels.
     """
@@ -154,7 +155,8 @@ def _flat(inst: InstrumentModel, shape: tuple[int, int], rng: np.random.Generato
         x0, x1 = max(int(cx) - half, 0), min(int(cx) + half + 1, nx)
         dist = np.hypot(np.arange(y0, y1)[:, None] - cy, np.arange(x0, x1)[None, :] - cx)
         flat[y0:y1, x0:x1] *= 1.0 - depth * np.exp(-0.5 * ((dist - radius) / width) ** 2)
-    return flat / np.median(flat)
+    ny, nx = flat.shape
+    return flat / np.median(flat[ny // 4 : ny - ny // 4, nx // 4 : nx - nx // 4])
 
 
 @lru_cache(maxsize=2)

@@ -226,7 +226,8 @@ def fit_zero_point(
     color = np.asarray(cal["color"], float)
     y = np.asarray(cal["mag_cat"] - cal["mag_inst"], float)
     parts = [np.ones((len(cal), 1))]
-    if config.fit_color_term:
+    fit_color = config.fit_color_term and cal.meta.get("has_color", True)
+    if fit_color:
         parts.append(color[:, None])
     else:
         y = y - config.color_term * color
@@ -240,7 +241,7 @@ def fit_zero_point(
     if n_used < config.min_stars:
         raise ZeroPointError(f"only {n_used} calibrators survive the robust fit (need {config.min_stars})")
     params, cov = result.params, result.covariance
-    n_color = 1 if config.fit_color_term else 0
+    n_color = 1 if fit_color else 0
     color_term = float(params[1]) if n_color else float(config.color_term)
     color_term_err = float(np.sqrt(cov[1, 1])) if n_color else 0.0
     zero_point = float(params[0])

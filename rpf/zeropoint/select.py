@@ -155,9 +155,9 @@ def select_calibrators(
     for name in ("x", "y", "flux", "flux_err", "flags"):
         if name not in phot.colnames:
             raise ZeroPointError(f"photometry table lacks the column {name!r}")
-    for name in (band.column, "phot_bp_mean_mag", "phot_rp_mean_mag"):
-        if name not in reference.colnames:
-            raise ZeroPointError(f"reference catalogue lacks the column {name!r}")
+    if band.column not in reference.colnames:
+        raise ZeroPointError(f"reference catalogue lacks the column {band.column!r}")
+    has_color = {"phot_bp_mean_mag", "phot_rp_mean_mag"} <= set(reference.colnames)
     phot_idx, ref_idx = np.asarray(phot_idx, int), np.asarray(ref_idx, int)
     unique = _unique_pairs(phot_idx, ref_idx)
     phot_idx, ref_idx = phot_idx[unique], ref_idx[unique]
@@ -167,7 +167,10 @@ def select_calibrators(
     flags = np.asarray(phot["flags"]).astype(np.int64)[phot_idx]
     mag_cat = _column(reference, band.column)[ref_idx]
     mag_cat_err = _column(reference, band.error_column)[ref_idx] if band.error_column else np.zeros(ref_idx.size)
-    color = (_column(reference, "phot_bp_mean_mag") - _column(reference, "phot_rp_mean_mag"))[ref_idx]
+    if has_color:
+        color = (_column(reference, "phot_bp_mean_mag") - _column(reference, "phot_rp_mean_mag"))[ref_idx]
+    else:  # e.g. Tycho-2 V_T offline: no colour index, no colour cut or term
+        color = np.zeros(ref_idx.size)
     ruwe = _column(reference, "ruwe")[ref_idx] if "ruwe" in reference.colnames else np.ones(ref_idx.size)
 
     tests = {
@@ -212,4 +215,5 @@ def select_calibrators(
     )
     out.meta["rejected"] = rejected
     out.meta["n_matched"] = int(ref_idx.size)
+    out.meta["has_color"] = has_color
     return out
