@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from enum import IntFlag
 
-__all__ = ["SourceFlag"]
+__all__ = ["UNRELIABLE", "SourceFlag"]
 
 
 class SourceFlag(IntFlag):
@@ -33,3 +33,15 @@ class SourceFlag(IntFlag):
     """Point-like, SNR > 10, no reference counterpart, not a known object."""
     EXTENDED = 512
     """Larger than the PSF (galaxy, blend or artefact)."""
+
+
+UNRELIABLE = (
+    SourceFlag.SATURATED
+    | SourceFlag.EDGE
+    | SourceFlag.BLENDED
+    | SourceFlag.COSMIC_RAY
+    | SourceFlag.BAD_PIXEL
+    | SourceFlag.CROWDED
+    | SourceFlag.EXTENDED
+)
+"""Flags that keep a source out of calibrator and PSF-star samples."""

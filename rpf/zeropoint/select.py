@@ -15,20 +15,12 @@ from scipy.spatial import cKDTree
 
 from rpf.config import ZeroPointConfig
 from rpf.errors import ZeroPointError
-from rpf.flags import SourceFlag
+from rpf.flags import UNRELIABLE
 from rpf.zeropoint.bands import BandChoice
 
 __all__ = ["REJECT_FLAGS", "match_one_to_one", "select_calibrators"]
 
-REJECT_FLAGS = (
-    SourceFlag.SATURATED
-    | SourceFlag.EDGE
-    | SourceFlag.BLENDED
-    | SourceFlag.COSMIC_RAY
-    | SourceFlag.BAD_PIXEL
-    | SourceFlag.CROWDED
-    | SourceFlag.EXTENDED
-)
+REJECT_FLAGS = UNRELIABLE
 """Source flags that exclude a detection from the calibrators."""
 
 _DEG = np.pi / 180.0
