@@ -6,27 +6,95 @@ from scipy import ndimage
 
 from rpf.background import estimate_background
 from rpf.config import BackgroundConfig, CosmicsConfig
-from rpf.cosmics import CosmicRays, clean_cosmic_rays
-from rpf.errors import PhotometryError
+from rpf.cosmics import CosmicRays, clean_cosmic_rays, tile_windows
+from rpf.errors import ConfigError, PhotometryError
+from rpf.flags import SourceFlag
 from rpf.simulate import InstrumentModel, simulate_frame
 
 INSTRUMENT = InstrumentModel()
+TILED = CosmicsConfig(tile_size=256, tile_margin=32)
 
 
-@pytest.fixture(scope="module")
-def frame():
-    sim = simulate_frame(seed=21, shape=(1024, 1024), n_cosmic_rays=60, instrument=INSTRUMENT)
-    data = sim.calibrated()
-    bkg = estimate_background(data, fwhm_px=sim.truth.fwhm_px, config=BackgroundConfig())
-    result = clean_cosmic_rays(
+def _clean(data, bkg, config, mask=None):
+    return clean_cosmic_rays(
         data,
         gain=INSTRUMENT.gain,
         read_noise=INSTRUMENT.read_noise,
         saturation=INSTRUMENT.saturation,
+        mask=mask,
         background=bkg,
-        config=CosmicsConfig(),
+        config=config,
     )
-    return data, sim.truth, bkg, result
+
+
+@pytest.fixture(scope="module")
+def frame():
+    """A 1024² frame cleaned in 16 tiles of 256² (the results the accuracy tests check)."""
+    sim = simulate_frame(seed=21, shape=(1024, 1024), n_cosmic_rays=60, instrument=INSTRUMENT)
+    data = sim.calibrated()
+    bkg = estimate_background(data, fwhm_px=sim.truth.fwhm_px, config=BackgroundConfig())
+    return data, sim.truth, bkg, _clean(data, bkg, TILED)
+
+
+@pytest.fixture(scope="module")
+def saturated_frame():
+    """A frame with saturated stars, flagged as the loader does, and its whole-frame result."""
+    sim = simulate_frame(seed=23, shape=(640, 640), n_cosmic_rays=40, instrument=INSTRUMENT, zero_point=26.0)
+    data = sim.calibrated()
+    flags = np.where(sim.raw >= INSTRUMENT.saturation, np.uint16(SourceFlag.SATURATED), np.uint16(0))
+    bkg = estimate_background(data, mask=flags, fwhm_px=sim.truth.fwhm_px, config=BackgroundConfig())
+    whole = _clean(data, bkg, CosmicsConfig(tile_size=None), mask=flags)
+    return data, flags, bkg, whole
+
+
+def test_tiles_cover_the_frame_once():
+    cover = np.zeros((1000, 777), int)
+    for rows, cols, core_rows, core_cols in tile_windows(cover.shape, tile_size=256, margin=32):
+        assert rows.stop - rows.start <= 256 + 2 * 32 and cols.stop - cols.start <= 256 + 2 * 32
+        cover[rows, cols][core_rows, core_cols] += 1
+    assert (cover == 1).all()
+    assert len(list(tile_windows((1000, 777), tile_size=None, margin=32))) == 1
+
+
+@pytest.mark.parametrize("config", [TILED, CosmicsConfig(tile_size=200, tile_margin=32, workers=2)])
+def test_tiled_result_equals_whole_frame(saturated_frame, config):
+    data, flags, bkg, whole = saturated_frame
+    assert (flags != 0).sum() > 50 and whole.n_pixels > 0
+    tiled = _clean(data, bkg, config, mask=flags)
+    assert np.array_equal(tiled.mask, whole.mask)
+    assert np.array_equal(tiled.clean, whole.clean)
+    assert tiled.n_pixels == whole.n_pixels
+
+
+def test_masked_neighbours_are_not_taken_for_hits(saturated_frame):
+    data, flags, bkg, whole = saturated_frame
+    around = ndimage.binary_dilation(flags != 0, iterations=2) & (flags == 0)
+    assert whole.mask[around].sum() <= 0.01 * around.sum()
+
+
+def test_non_finite_pixels_stay_and_hits_are_still_found():
+    sim = simulate_frame(seed=24, shape=(512, 512), n_cosmic_rays=30, instrument=INSTRUMENT)
+    data = sim.calibrated()
+    data[100:110, 200:400] = np.nan
+    result = _clean(data, None, TILED)
+    assert np.isnan(result.clean[100:110, 200:400]).all()
+    assert not result.mask[100:110, 200:400].any()
+    labels, n_hits = ndimage.label(sim.truth.cr_mask & np.isfinite(data), structure=np.ones((3, 3)))
+    assert ndimage.maximum(result.mask, labels, index=np.arange(1, n_hits + 1)).mean() >= 0.9
+
+
+def test_bad_tiling_and_mask_shape():
+    with pytest.raises(ConfigError):
+        CosmicsConfig(tile_size=16)
+    with pytest.raises(PhotometryError):
+        clean_cosmic_rays(
+            np.zeros((64, 64), np.float32),
+            gain=1.5,
+            read_noise=5.0,
+            saturation=1e5,
+            mask=np.zeros((32, 32), bool),
+            config=CosmicsConfig(),
+        )
 
 
 def test_recovers_injected_hits(frame):

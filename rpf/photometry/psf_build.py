@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import numpy as np
 from astropy.table import Table
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from rpf.config import PSFConfig
 from rpf.errors import PhotometryError
 from rpf.flags import SourceFlag
 from rpf.photometry.psf import fit_fluxes
-from rpf.photometry.psf_model import PsfModel, normalised
+from rpf.photometry.psf_analytic import MoffatShape, fit_moffat_shape
+from rpf.photometry.psf_model import PsfModel
 
 __all__ = ["PSF_STAR_REJECT_FLAGS", "build_psf", "select_psf_stars"]
 
@@ -68,56 +70,47 @@ def select_psf_stars(
     return candidates[np.argsort(-brightness[candidates])][:max_stars]
 
 
-def _measure_fwhm(data: np.ndarray, oversampling: int) -> float:
-    """Return the FWHM (native pixels) as the diameter of the area above half maximum."""
-    above = np.count_nonzero(data >= 0.5 * data.max())
-    return float(2.0 * np.sqrt(above / np.pi) / oversampling)
-
-
-def _node_means(node: np.ndarray, resid: np.ndarray, weight: np.ndarray, size: int) -> np.ndarray:
-    """Return the weighted, sigma-clipped mean residual of each grid node."""
+def _node_means(node: np.ndarray, resid: np.ndarray, weight: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the weighted, sigma-clipped mean residual of each grid node and its standard error."""
     keep = np.ones(node.size, bool)
-    mean = np.zeros(size)
-    for _ in range(3):
+    for _ in range(4):
         wsum = np.bincount(node[keep], weights=weight[keep], minlength=size)
         count = np.bincount(node[keep], minlength=size)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.bincount(node[keep], weights=(weight * resid)[keep], minlength=size) / wsum
+            mean = np.nan_to_num(np.bincount(node[keep], weights=(weight * resid)[keep], minlength=size) / wsum)
             dev2 = np.bincount(node[keep], weights=(weight * (resid - mean[node]) ** 2)[keep], minlength=size) / wsum
             scale = np.sqrt(dev2[node] * (wsum[node] / np.maximum(count[node], 1)) / weight)
-        mean = np.nan_to_num(mean)
         new_keep = keep & ~(np.abs(resid - mean[node]) > _CLIP * scale)
         if np.array_equal(new_keep, keep):
             break
         keep = new_keep
-    return mean
+    with np.errstate(invalid="ignore", divide="ignore"):
+        error = np.sqrt(dev2 / np.maximum(count - 1, 1))
+    return mean, np.where(count > 1, error, np.inf)
 
 
-def _phase_normalised(grid: np.ndarray, oversampling: int) -> np.ndarray:
-    """Return the grid scaled so that, for every sub-pixel phase, its native-grid samples sum to one.
+def _grid_offsets(half: int, oversampling: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the offsets (native pixels) of the nodes of the oversampled grid."""
+    axis = np.arange(-half * oversampling, half * oversampling + 1) / oversampling
+    return np.meshgrid(axis, axis)
 
-    Each phase is fed by different stars, so without this their relative
-    scales would drift freely between iterations.
+
+def _residual_map(
+    offx: np.ndarray, offy: np.ndarray, resid: np.ndarray, weight: np.ndarray, *, half: int, oversampling: int
+) -> np.ndarray:
+    """Return the stacked residual on the oversampled grid, each node shrunk towards zero by its noise.
+
+    Every pixel goes to its nearest node; a node keeps ``mean * mean**2 / (mean**2 + error**2)``,
+    which leaves significant structure and suppresses noise, then the map is smoothed over one node.
     """
-    out = grid.copy()
-    for py in range(oversampling):
-        for px in range(oversampling):
-            total = out[py::oversampling, px::oversampling].sum()
-            if total > 0:
-                out[py::oversampling, px::oversampling] /= total
-    return out
-
-
-def _centroid(grid: np.ndarray, fwhm_px: float, oversampling: int) -> tuple[float, float]:
-    """Return the grid's centroid within one FWHM of its centre, in native pixels from the centre."""
-    n = grid.shape[0]
-    centre = (n - 1) / 2.0
-    yy, xx = np.mgrid[:n, :n]
-    inside = np.hypot(xx - centre, yy - centre) <= fwhm_px * oversampling
-    w = np.where(inside, np.clip(grid, 0.0, None), 0.0)
-    total = w.sum() * oversampling
-    return float((w * (xx - centre)).sum() / total), float((w * (yy - centre)).sum() / total)
-
+    n_nodes = 2 * half * oversampling + 1
+    gx = np.round(offx * oversampling).astype(int) + half * oversampling
+    gy = np.round(offy * oversampling).astype(int) + half * oversampling
+    inside = (gx >= 0) & (gx < n_nodes) & (gy >= 0) & (gy < n_nodes)
+    node = (gy * n_nodes + gx)[inside]
+    mean, error = _node_means(node, resid[inside], weight[inside], n_nodes**2)
+    shrunk = mean * mean**2 / (mean**2 + error**2 + 1e-300)
+    return ndimage.gaussian_filter(shrunk.reshape(n_nodes, n_nodes), 0.5 * oversampling / 2.0, mode="constant")
 
 def build_psf(
     data_sub: np.ndarray,
@@ -167,7 +160,6 @@ def build_psf(
         rms = float(1.4826 * np.median(np.abs(sample - np.median(sample))))
     x, y = _values(sources, "x")[chosen], _values(sources, "y")[chosen]
     os_ = config.oversampling
-    n_nodes = 2 * half * os_ + 1
     dy, dx = (a.ravel() for a in np.mgrid[-half : half + 1, -half : half + 1])
     px = np.round(x).astype(int)[:, None] + dx[None, :]
     py = np.round(y).astype(int)[:, None] + dy[None, :]
@@ -175,43 +167,54 @@ def build_psf(
     usable = ~bad[py, px]
     flux = np.sum(np.where(usable, values, 0.0), axis=1)
     alive = flux > 0
-    grid = np.zeros((n_nodes, n_nodes))
-    model = None
+    fit_radius = max(config.fit_radius_fwhm * fwhm_px, 1.5)
+    shape_radius = max(2.0 * fwhm_px, 3.0)
+    node_x, node_y = _grid_offsets(half, os_)
+    shape = MoffatShape.circular(fwhm_px)
+    model = _analytic_model(shape, node_x, node_y, os_, chosen.size)
     for _ in range(config.build_iterations):
+        x, y, flux, alive = _refit_stars(data, x, y, flux, alive, model=model, rms=rms, gain=gain, bad=bad,
+                                         radius=fit_radius)
         offx, offy = px - x[:, None], py - y[:, None]
-        gx = np.round(offx * os_).astype(int) + half * os_
-        gy = np.round(offy * os_).astype(int) + half * os_
-        inside = usable & alive[:, None] & (gx >= 0) & (gx < n_nodes) & (gy >= 0) & (gy < n_nodes)
-        norm = values / np.where(alive, flux, 1.0)[:, None]
-        predicted = model.evaluate(offx, offy) if model is not None else np.zeros_like(norm)
-        if gain is not None:
-            star_var = np.clip(predicted, 0.0, None) * flux[:, None] / gain
-            weight = flux[:, None] ** 2 / (rms**2 + star_var)
-        else:
-            weight = np.broadcast_to(flux[:, None], norm.shape)
-        node = (gy * n_nodes + gx)[inside]
-        grid = grid + _node_means(node, (norm - predicted)[inside], weight[inside], n_nodes**2).reshape(grid.shape)
-        grid = _phase_normalised(grid, os_)
-        model = normalised(PsfModel(grid, os_, _measure_fwhm(grid, os_), int(np.count_nonzero(alive))))
-        grid = model.data
-        fit = fit_fluxes(
-            data,
-            x,
-            y,
-            psf_model=model,
-            rms=rms,
-            gain=gain if gain is not None else 1e12,
-            bad=bad,
-            radius=max(config.fit_radius_fwhm * fwhm_px, 1.5),
-            fit_positions=True,
-            position_iterations=1,
-        )
-        alive &= fit.ok & (fit.flux > 0)
-        x = np.where(alive, fit.x, x)
-        y = np.where(alive, fit.y, y)
-        flux = np.where(alive, fit.flux, flux)
-        shift_x, shift_y = _centroid(grid, fwhm_px, os_)
-        x, y = x + shift_x, y + shift_y
+        near = usable & alive[:, None] & (offx**2 + offy**2 <= shape_radius**2)
+        star = np.broadcast_to(np.arange(x.size)[:, None], near.shape)[near]
+        weight = _weights(flux[star], shape.pixels(offx[near], offy[near]), rms, gain)
+        previous, shape = shape, fit_moffat_shape(offx[near], offy[near], values[near], weight, star, start=shape)
+        model = _analytic_model(shape, node_x, node_y, os_, chosen.size)
+        if np.max(np.abs(shape.vector - previous.vector)) < 1e-4:
+            break
+    x, y, flux, alive = _refit_stars(data, x, y, flux, alive, model=model, rms=rms, gain=gain, bad=bad,
+                                     radius=fit_radius)
     if np.count_nonzero(alive) < config.min_stars:
         raise PhotometryError(f"only {np.count_nonzero(alive)} stars survived the ePSF fit (need {config.min_stars})")
-    return model
+    offx, offy = px - x[:, None], py - y[:, None]
+    keep = usable & alive[:, None]
+    analytic = shape.pixels(offx[keep], offy[keep])
+    flux_px = np.broadcast_to(flux[:, None], keep.shape)[keep]
+    resid = values[keep] / flux_px - analytic
+    weight = flux_px**2 * _weights(flux_px, analytic, rms, gain)
+    correction = _residual_map(offx[keep], offy[keep], resid, weight, half=half, oversampling=os_)
+    return PsfModel(model.data + correction, os_, shape.fwhm_px, int(np.count_nonzero(alive)))
+
+
+def _weights(flux: np.ndarray, model: np.ndarray, rms: float, gain: float | None) -> np.ndarray:
+    """Return inverse variances of pixels (background plus the star's photons when the gain is known)."""
+    if gain is None:
+        return np.full(np.shape(model), 1.0 / rms**2)
+    return 1.0 / (rms**2 + np.clip(flux * model, 0.0, None) / gain)
+
+
+def _analytic_model(shape: MoffatShape, node_x: np.ndarray, node_y: np.ndarray, oversampling: int,
+                    n_stars: int) -> PsfModel:
+    """Return the pixel-integrated profile sampled on the oversampled grid."""
+    return PsfModel(shape.pixels(node_x, node_y), oversampling, shape.fwhm_px, n_stars)
+
+
+def _refit_stars(data, x, y, flux, alive, *, model, rms, gain, bad, radius):
+    """Refit every star's flux and position with the current model (stars that fail are dropped)."""
+    fit = fit_fluxes(
+        data, x, y, psf_model=model, rms=rms, gain=gain if gain is not None else 1e12, bad=bad, radius=radius,
+        fit_positions=True, position_iterations=2,
+    )
+    alive = alive & fit.ok & (fit.flux > 0)
+    return np.where(alive, fit.x, x), np.where(alive, fit.y, y), np.where(alive, fit.flux, flux), alive

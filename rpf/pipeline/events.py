@@ -182,7 +182,12 @@ class FrameFailed(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class RunFinished(Event):
-    """The run ended (all frames done, or cancelled): counts and run products."""
+    """The run ended (all frames done, or cancelled): counts and run products.
+
+    ``extinction`` holds one fitted night extinction per band
+    (:meth:`rpf.pipeline.extinction.NightExtinction.to_dict`: ``band, k, k_err,
+    zp0, zp0_err, rms, n_frames, ...``), also written to ``extinction_json``.
+    """
 
     kind: ClassVar[str] = "run_finished"
     n_frames: int
@@ -193,6 +198,8 @@ class RunFinished(Event):
     cancelled: bool = False
     summary_csv: str | None = None
     lightcurves_csv: str | None = None
+    extinction_json: str | None = None
+    extinction: tuple[dict[str, Any], ...] = ()
     messages: tuple[str, ...] = ()
 
     @property

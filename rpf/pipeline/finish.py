@@ -1,17 +1,24 @@
-"""The end of a run, eager or on Dask: ``run_summary.csv`` and ``lightcurves.csv``."""
+"""The end of a run, eager or on Dask: ``run_summary.csv``, ``lightcurves.csv``, ``extinction.json``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import statistics
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from rpf.errors import PhotometryError
 from rpf.lightcurves import FramePhotometry, build_lightcurves, write_lightcurves_csv
 from rpf.pipeline.events import RunFinished
+from rpf.pipeline.extinction import fit_night_extinction, write_extinction_json
 from rpf.pipeline.state import FrameResult
 from rpf.pipeline.summary import write_run_summary
 
-__all__ = ["failed_result", "finish_run"]
+__all__ = ["MIN_MATCH_RADIUS_ARCSEC", "failed_result", "finish_run", "match_radius_arcsec"]
+
+MIN_MATCH_RADIUS_ARCSEC = 2.0
+"""Smallest radius (arcsec) for cross-identifying stars between frames."""
 
 
 def failed_result(path: str, message: str, status: str = "failed") -> FrameResult:
@@ -28,6 +35,29 @@ def _light_table(result: FrameResult) -> FramePhotometry | None:
     return FramePhotometry.from_table(
         phot, frame=meta.get("frame", Path(result.path).name), mjd=meta.get("mjd_mid"), airmass=meta.get("airmass")
     )
+
+
+def _median(metadata: Sequence[Mapping[str, Any]], key: str) -> float | None:
+    values = [float(m[key]) for m in metadata if isinstance(m.get(key), int | float) and math.isfinite(m[key])]
+    return statistics.median(values) if values else None
+
+
+def match_radius_arcsec(metadata: Sequence[Mapping[str, Any]]) -> float:
+    """Cross-identification radius for a run's light curves, from its frames' seeing and astrometry.
+
+    ``max(2", 0.6 x median FWHM, 5 x median WCS RMS)``: wide enough for the
+    centroid noise of faint stars and the astrometric error on coarse pixels,
+    narrow enough (well under one FWHM for typical seeing) not to join
+    resolved neighbours.
+
+    Parameters
+    ----------
+    metadata : sequence of mapping
+        The ok frames' metadata (``fwhm_arcsec``, ``wcs_rms_arcsec``).
+    """
+    fwhm = _median(metadata, "fwhm_arcsec")
+    rms = _median(metadata, "wcs_rms_arcsec")
+    return max(MIN_MATCH_RADIUS_ARCSEC, 0.6 * (fwhm or 0.0), 5.0 * (rms or 0.0))
 
 
 def finish_run(
@@ -59,6 +89,13 @@ def finish_run(
         Write ``lightcurves.csv`` (with ensemble differential magnitudes).
     cancelled : bool
         Whether the run was cancelled.
+
+    Returns
+    -------
+    RunFinished
+        With the paths of the run products, the night's extinction per band
+        (when at least three frames of a band span an airmass range of 0.3)
+        and messages about products not written.
     """
     metadata = [
         results[i].metadata if i in results else failed_result(p, f"{p}: cancelled", "cancelled").metadata
@@ -73,6 +110,9 @@ def finish_run(
         curves, message = _write_lightcurves(done, out_dir, differential)
         if message:
             messages.append(message)
+    fits, notes = fit_night_extinction(metadata)
+    messages.extend(notes)
+    extinction = write_extinction_json(fits, out_dir / "extinction.json") if fits else None
     n_ok = sum(r.ok for r in results.values())
     return RunFinished(
         run_id=run_id,
@@ -84,6 +124,8 @@ def finish_run(
         cancelled=cancelled,
         summary_csv=str(summary),
         lightcurves_csv=None if curves is None else str(curves),
+        extinction_json=None if extinction is None else str(extinction),
+        extinction=tuple(f.to_dict() for f in fits),
         messages=tuple(messages),
     )
 
@@ -92,8 +134,9 @@ def _write_lightcurves(results: list[FrameResult], out_dir: Path, differential: 
     frames = [f for f in (_light_table(r) for r in results) if f is not None]
     if len(frames) < 2:
         return None, ""
+    radius = match_radius_arcsec([r.metadata for r in results])
     try:
-        table = build_lightcurves(frames, differential=differential)
+        table = build_lightcurves(frames, radius_arcsec=radius, differential=differential)
     except PhotometryError as exc:
         return None, f"lightcurves.csv not written: {exc}"
     counts = table.group_by("star_id").groups.indices

@@ -95,9 +95,12 @@ class _Run:
         self._inbox.put(("cancel", None))
 
     def _feed(self, completed: as_completed) -> None:
-        for future in completed:
-            self._inbox.put(("done", future))
-        self._inbox.put(("end", None))
+        """Hand finished futures to the event stream; always end it, even if waiting fails."""
+        try:
+            for future in completed:
+                self._inbox.put(("done", future))
+        finally:
+            self._inbox.put(("end", None))
 
     def events(self) -> Iterator[Event]:
         """Run the frames and yield the events as they happen."""
