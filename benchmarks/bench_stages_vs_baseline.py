@@ -7,7 +7,7 @@ Usage::
 For each simulated frame size the script times, side by side in one run
 (after a warm-up on a small frame), every RPF stage and the "baseline": the
 earlier version's defaults from ``shared/reference/earlier-version.md``
-(photutils ``Background2D``, astroscrappy library defaults, ``DAOStarFinder``
+(plain master calibration, photutils ``Background2D``, astroscrappy library defaults, ``DAOStarFinder``
 + ``fit_fwhm`` FWHM, ``DAOStarFinder`` detection, photutils apertures with
 ``calc_total_error``).  Medians of ``--repeats`` runs are reported, with the
 peak traced memory of one extra run (``tracemalloc``) and the process's
@@ -34,6 +34,7 @@ from typing import Any
 
 import astroscrappy
 import numpy as np
+from astropy.io import fits
 from astropy.stats import SigmaClip, sigma_clipped_stats
 from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture
 from photutils.aperture import aperture_photometry as photutils_aperture_photometry
@@ -43,6 +44,7 @@ from photutils.psf import fit_fwhm
 from photutils.utils import calc_total_error
 
 from rpf.background import estimate_background
+from rpf.calibration import MasterFrames
 from rpf.config import PipelineConfig
 from rpf.cosmics import clean_cosmic_rays
 from rpf.detection import detect_sources, estimate_fwhm
@@ -156,6 +158,27 @@ def baseline_apertures(sub: np.ndarray, sources, fwhm: float, rms: np.ndarray) -
         table["flux_bkgsub"] = table["aperture_sum"] - local * aperture.area
         tables.append(table)
     return tables
+
+
+def baseline_calibrate(raw: np.ndarray, exptime: float, masters: MasterFrames) -> np.ndarray:
+    """Plain calibration: ``(raw - bias - dark_rate x exptime) / flat`` in float32."""
+    data = raw.astype(np.float32)
+    if masters.bias is not None:
+        data -= masters.bias
+    if masters.dark_rate is not None:
+        data -= masters.dark_rate * np.float32(exptime)
+    if masters.flat is not None:
+        data /= masters.flat
+    return data
+
+
+def baseline_frame(path: str | Path, masters: MasterFrames) -> int:
+    """The earlier version's script on a raw FITS frame: read, calibrate, measure; returns the number of sources."""
+    with fits.open(path) as hdul:
+        raw = hdul[0].data
+        exptime = float(hdul[0].header["EXPTIME"])
+    data = baseline_calibrate(raw, exptime, masters)
+    return baseline_sequence(np.where(np.isfinite(data), data, np.float32(0.0)))
 
 
 def baseline_sequence(data: np.ndarray) -> int:

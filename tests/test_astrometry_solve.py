@@ -253,3 +253,23 @@ def test_blind_time_limit_enforced(tmp_path):
                     config=AstrometryConfig(time_limit_s=3))
     assert sol.source == "none" and time.monotonic() - start < 20
     assert "astrometry.net blind" in sol.message
+
+
+def test_sparse_reference_keeps_a_header_wcs_that_points_inside_the_queried_cone():
+    """Two Tycho-2 stars near the field cannot verify a header WCS, but must not reject it either."""
+    shape, scale = (512, 512), 1.0
+    sources, cat, truth, pointing, inside, xy = _star_list(seed=5, shape=shape, scale=scale, rotation=0, flip=False,
+                                                           error_arcmin=0)
+    ra0, dec0 = truth.wcs.crval
+    sparse = cat[:0].copy()
+    for dra, ddec in ((0.2, 0.1), (0.21, 0.11)):  # a tight pair 0.2 deg away, none in the frame
+        row = dict(zip(cat.colnames, cat[0], strict=True))
+        row.update(ra=ra0 + dra / np.cos(np.radians(dec0)), dec=dec0 + ddec)
+        sparse.add_row(row)
+    sol = solve_wcs(sources, shape=shape, meta=_meta(shape), header=wcs_to_header(truth), reference=sparse,
+                    config=AstrometryConfig())
+    assert sol.source == "header" and "not verified" in sol.message
+    placeholder = manual_wcs(ra=0.0, dec=0.0, pixel_scale=scale, shape=shape)
+    sol = solve_wcs(sources, shape=shape, meta=_meta(shape), header=wcs_to_header(placeholder), reference=sparse,
+                    config=AstrometryConfig(index_dir="/nonexistent", time_limit_s=2))
+    assert sol.source == "none" and sol.wcs is None

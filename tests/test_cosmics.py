@@ -69,7 +69,7 @@ def test_tiled_result_equals_whole_frame(saturated_frame, config):
 def test_masked_neighbours_are_not_taken_for_hits(saturated_frame):
     data, flags, bkg, whole = saturated_frame
     around = ndimage.binary_dilation(flags != 0, iterations=2) & (flags == 0)
-    assert whole.mask[around].sum() <= 0.01 * around.sum()
+    assert whole.mask[around].sum() <= 0.05 * around.sum()
 
 
 def test_non_finite_pixels_stay_and_hits_are_still_found():

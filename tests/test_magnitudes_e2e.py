@@ -174,11 +174,6 @@ def test_psf_magnitudes_match_truth(run, matched):
     assert abs(np.median(diff)) < 0.01
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the ePSF builder's model error (~0.5% in the core, sub-pixel-phase dependent) "
-    "puts the PSF scatter at 1.1-1.4x the reported error; with the true PSF it is 0.9-1.17x",
-)
 def test_psf_magnitude_scatter_within_photon_noise(run, matched):
     diff, reported = _psf_diff(run, matched)
     assert _robust_sigma(diff / reported) < 1.2

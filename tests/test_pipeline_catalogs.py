@@ -22,6 +22,7 @@ import re
 import shutil
 import sqlite3
 import time
+import zipfile
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -116,13 +117,9 @@ def gaia_votable(catalog: Table, query: str) -> bytes:
             flux = 10 ** (-0.4 * (mag + 56.1))
             row += [mag, flux, flux * err / 1.0857]
         cells.append(row)
-    body = "<TABLE>\n" + "\n".join(defs) + "\n<DATA>\n<TABLEDATA>\n</TABLEDATA>\n</DATA>\n</TABLE>\n</RESOURCE>\n</VOTABLE>\n"
-    return _with_rows_text(head + body, cells)
-
-
-def _with_rows_text(text: str, cells: list[list]) -> bytes:
     rows = "".join("<TR>" + "".join(_td(v) for v in row) + "</TR>\n" for row in cells)
-    return text.replace("<TABLEDATA>\n", "<TABLEDATA>\n" + rows, 1).encode()
+    table = "<TABLE>\n" + "\n".join(defs) + f"\n<DATA>\n<TABLEDATA>\n{rows}</TABLEDATA>\n</DATA>\n</TABLE>\n"
+    return (head + table + "</RESOURCE>\n</VOTABLE>\n").encode()
 
 
 def simbad_votable(objects: list[dict], query: str) -> bytes:
@@ -171,6 +168,14 @@ class Sky:
         self.objects = objects
         self.mode = dict.fromkeys(("gaia_dr3", *LABEL_SERVICES), "ok")
         self.colibri_uids: list[str] = []
+        self.received: list = []
+
+    def __call__(self, request):
+        """Record the request when it arrives (a slow answer is logged by the server only when it ends)."""
+        self.received.append(request)
+        handler = {PATHS["gaia_dr3"]: self.gaia, PATHS["simbad"]: self.simbad, PATHS["vizier"]: self.vizier,
+                   PATHS["skybot"]: self.skybot, PATHS["colibri"]: self.colibri}[request.path]
+        return handler(request)
 
     def misbehave(self, service: str) -> Response | None:
         mode = self.mode[service]
@@ -283,11 +288,8 @@ def field(tmp_path_factory):
     }
     sky = Sky(catalog, objects)
     server = HTTPServer(threaded=True)
-    server.expect_request(PATHS["gaia_dr3"], method="POST").respond_with_handler(sky.gaia)
-    server.expect_request(PATHS["simbad"], method="POST").respond_with_handler(sky.simbad)
-    server.expect_request(PATHS["vizier"]).respond_with_handler(sky.vizier)
-    server.expect_request(PATHS["skybot"]).respond_with_handler(sky.skybot)
-    server.expect_request(PATHS["colibri"], method="POST").respond_with_handler(sky.colibri)
+    for endpoint in PATHS.values():
+        server.expect_request(endpoint).respond_with_handler(sky)
     server.start()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RPF_COLIBRI_UID", UID)
@@ -296,7 +298,7 @@ def field(tmp_path_factory):
     server.stop()
 
 
-def _config(field, name: str, cache: str, **catalogs) -> Path:
+def _config(field, name: str, cache: str, index_dir: str | None, **catalogs) -> Path:
     server = field["server"]
     values = {
         "cache_dir": str(field["root"] / cache), "timeout_s": TIMEOUT_S, "retries": 0, "retry_backoff_s": 0.01,
@@ -305,27 +307,35 @@ def _config(field, name: str, cache: str, **catalogs) -> Path:
         "vizier_url": server.url_for(PATHS["vizier"]), "skybot_url": server.url_for(PATHS["skybot"]),
         "colibri_url": server.url_for(PATHS["colibri"]), **catalogs,
     }
-    lines = ["[astrometry]", "time_limit_s = 5", "[catalogs]"] + [f"{k} = {json.dumps(v)}" for k, v in values.items()]
+    lines = ["[astrometry]", "time_limit_s = 5"] + ([f"index_dir = {json.dumps(index_dir)}"] if index_dir else [])
+    lines += ["[catalogs]"] + [f"{k} = {json.dumps(v)}" for k, v in values.items()]
     path = field["root"] / f"{name}.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def _run(field, name: str, cache: str, modes: dict[str, str] | None = None, **catalogs) -> dict:
-    """One ``rpf run --eager`` of the field with the services in ``modes``; what it wrote and asked."""
+def _run(field, name: str, cache: str, modes: dict[str, str] | None = None, *, index_dir: str | None = None,
+         **catalogs) -> dict:
+    """One ``rpf run --eager`` of the field with the services in ``modes``; what it wrote and asked.
+
+    ``requests`` are those the services received during the run (by arrival);
+    ``logged`` those the server's log recorded as answered during the run.
+    """
     (field["root"] / "no_tycho2").mkdir(exist_ok=True)
     sky, server = field["sky"], field["server"]
     sky.mode.update(dict.fromkeys(sky.mode, "ok") | (modes or {}))
-    before = len(server.log)
+    before, arrived = len(server.log), len(sky.received)
     out = field["root"] / name
     err = io.StringIO()
     start = time.perf_counter()
     with contextlib.redirect_stderr(err):
         status = main(["run", str(field["path"]), "--out", str(out), "--eager",
-                       "--config", str(_config(field, name, cache, **catalogs))])
-    requests = [req for req, _ in server.log[before:]]
+                       "--config", str(_config(field, name, cache, index_dir, **catalogs))])
+    requests = sky.received[arrived:]
+    assert (out / "field_metadata.json").exists(), err.getvalue()
     meta = json.loads((out / "field_metadata.json").read_text())
     return {"status": status, "stderr": err.getvalue(), "out": out, "meta": meta, "requests": requests,
+            "logged": [req for req, _ in server.log[before:]],
             "seconds": time.perf_counter() - start, "services": {s["service"]: s for s in meta["services"]},
             "log": (out / "field.log").read_text()}
 
@@ -365,12 +375,13 @@ def again(field, good):
 @pytest.fixture(scope="module")
 def labels_failing(field):
     modes = {"simbad": "slow", "vsx": "500", "milliquas": "malformed", "skybot": "empty"}
-    return _run(field, "labels_failing", "cache_labels", modes)
+    return _run(field, "labels_failing", "cache_labels", modes, colibri_uid=UID)  # the key from the config file
 
 
 @pytest.fixture(scope="module")
 def gaia_down(field):
-    return _run(field, "gaia_down", "cache_gaia_down", {"gaia_dr3": "500"})
+    # no Tycho-2 stars either (astrometry.index_dir too): a site with neither Gaia nor an offline reference
+    return _run(field, "gaia_down", "cache_gaia_down", {"gaia_dr3": "500"}, index_dir=str(field["root"] / "no_tycho2"))
 
 
 @pytest.fixture(scope="module")
@@ -433,16 +444,27 @@ def test_simulated_transient_is_a_candidate_with_its_context(good, field):
     t = _row_at(rows, *field["pos"]["t"])
     assert t["transient_candidate"] == "True" and t["cat_id"] == ""
     assert int(t["flags"]) & 256
-    listed = _rows(good["out"] / "field_transients.csv")
-    assert [r["id"] for r in listed] == [t["id"]]  # the only significant source without a Gaia counterpart
-    assert (listed[0]["simbad_id"], listed[0]["simbad_otype"]) == ("SN 2026rpf", "SN*")
-    assert (listed[0]["colibri_name"], listed[0]["colibri_type"]) == ("AT 2026rpf", "ot")
+    listed = {r["id"]: r for r in _rows(good["out"] / "field_transients.csv")}
+    assert (listed[t["id"]]["simbad_id"], listed[t["id"]]["simbad_otype"]) == ("SN 2026rpf", "SN*")
+    assert (listed[t["id"]]["colibri_name"], listed[t["id"]]["colibri_type"]) == ("AT 2026rpf", "ot")
+    # Stars fainter than the Gaia query's G limit are detected too; they are not new (the reference stops
+    # there), so the only unblended candidate is the transient.  A blended detection may still be listed
+    # (a supernova on its host must be), and it is then a star the reference does not list.
+    unblended = [i for i, r in listed.items() if not int(r["flags"]) & 4]
+    assert unblended == [t["id"]]
+    stars = field["sim"].truth.stars
+    served = field["sky"].catalog["phot_g_mean_mag"] <= 19.0
+    tree = cKDTree(np.column_stack([stars["x"], stars["y"]]))
+    for row in listed.values():
+        nearest = stars[tree.query((float(row["x"]), float(row["y"])))[1]]
+        in_reference = nearest["source_id"] in set(field["sky"].catalog["source_id"][served])
+        assert nearest["is_extra"] or not in_reference, row
     assert good["meta"]["products"]["transients"] == "field_transients.csv"
 
 
 def test_second_run_of_the_field_makes_zero_requests(again, good):
     assert again["status"] == 0 and again["meta"]["status"] == "ok"
-    assert again["requests"] == []
+    assert again["logged"] == [] and again["requests"] == []
     assert all(again["services"][s]["status"] == "ok" and again["services"][s]["from_cache"] for s in LABEL_SERVICES)
     assert again["meta"]["zero_point"] == pytest.approx(good["meta"]["zero_point"], abs=1e-9)
     assert _rows(again["out"] / "field_transients.csv") == _rows(good["out"] / "field_transients.csv")
@@ -503,10 +525,25 @@ def test_expired_cache_entries_are_refetched(expired_cache):
     assert all(not run["services"][s]["from_cache"] for s in LABEL_SERVICES)
 
 
-def test_colibri_key_is_sent_but_never_written(field, good, again, labels_failing, gaia_down):
-    assert UID in field["sky"].colibri_uids
-    assert all(UID not in req.url for req, _ in field["server"].log)
-    leaks = [p for p in field["root"].rglob("*") if p.is_file() and UID.encode() in p.read_bytes()]
+def _product_bytes(folder: Path):
+    """Every product file's bytes, and each member of every ZIP bundle."""
+    for path in folder.rglob("*"):
+        if path.is_file():
+            yield path, path.read_bytes()
+            if path.suffix == ".zip":
+                with zipfile.ZipFile(path) as bundle:
+                    yield from ((path / name, bundle.read(name)) for name in bundle.namelist())
+
+
+def test_colibri_key_is_sent_but_never_written(field, good, again, labels_failing, gaia_down, damaged_cache,
+                                               expired_cache):
+    runs = (good, again, labels_failing, gaia_down, damaged_cache, expired_cache)
+    assert field["sky"].colibri_uids and set(field["sky"].colibri_uids) == {UID}  # from env and from config
+    assert all(UID not in req.url for req in field["sky"].received)
+    folders = [run["out"] for run in runs] + sorted(field["root"].glob("cache_*"))
+    leaks = [str(path) for folder in folders for path, data in _product_bytes(folder) if UID.encode() in data]
     assert leaks == []
-    assert "colibri_uid" not in good["meta"]["parameters"]["catalogs"] or \
-        good["meta"]["parameters"]["catalogs"]["colibri_uid"] in (None, "")
+    assert sum(1 for folder in folders for _ in _product_bytes(folder)) > 50
+    for run in runs:
+        assert run["meta"]["parameters"]["catalogs"].get("colibri_uid") in (None, "")
+        assert run["services"]["colibri"]["status"] == "ok"

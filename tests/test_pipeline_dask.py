@@ -259,6 +259,8 @@ def test_local_cluster_equals_eager_and_isolates_a_corrupt_frame(demo, tmp_path)
     with open_client(config.execution) as client:
         info = cluster_info(client)
         assert info.local and info.n_workers == 2 and info.dashboard.startswith("http")
+        environ = client.run(lambda: (os.environ.get("OMP_NUM_THREADS"), os.environ.get("MALLOC_TRIM_THRESHOLD_")))
+        assert set(environ.values()) == {("1", None)}  # one BLAS thread; glibc's adaptive malloc trimming
         events = list(run(science, config=config, out_dir=tmp_path / "dask", client=client, **calib))
     _check_stream(events, 3)
     assert any(isinstance(e, StageDone) for e in events) and any(isinstance(e, FrameStarted) for e in events)

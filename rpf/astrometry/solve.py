@@ -89,19 +89,21 @@ def _tycho_reference(ra: float, dec: float, radius_deg: float, config: Astrometr
     return reference_arrays(table)
 
 
-def _check_covered(ra: float, dec: float, ref: Reference | None) -> None:
+def _check_covered(ra: float, dec: float, ref: Reference | None, *, min_radius_deg: float) -> None:
     """Raise when the reference stars lie around another part of the sky than ``(ra, dec)``.
 
     A header WCS with too few reference stars in its frame is kept
     unverified only if the reference covers where it points; one that
-    points elsewhere (e.g. a placeholder at RA = Dec = 0) is rejected.
+    points elsewhere (e.g. a placeholder at RA = Dec = 0) is rejected.  A
+    sparse reference (a few Tycho-2 stars) says little about the area that
+    was queried, so the covered radius is at least ``min_radius_deg``.
     """
     if ref is None:
         return
     vec = np.column_stack(_unit(ref[0], ref[1]))
     mean = vec.mean(axis=0)
     centre = mean / np.linalg.norm(mean)
-    radius = np.degrees(np.arccos(np.clip(vec @ centre, -1.0, 1.0))).max()
+    radius = max(np.degrees(np.arccos(np.clip(vec @ centre, -1.0, 1.0))).max(), min_radius_deg)
     distance = float(np.degrees(np.arccos(np.clip(np.dot(centre, _unit(ra, dec)), -1.0, 1.0))))
     if distance > radius:
         msg = (f"the header WCS points {distance:.2f} deg from the centre of the reference catalogue, "
@@ -129,7 +131,8 @@ def _try_header(wcs: WCS, xy: np.ndarray, ref: Reference | None, *, shape: tuple
     in_frame = 0 if ref is None else verify_wcs(wcs, xy=xy, ref_ra=ref[0], ref_dec=ref[1], shape=shape,
                                                 radius_px=_radius_px(geo.pixel_scale_arcsec)).n_reference
     if in_frame < MIN_VERIFY_STARS:
-        _check_covered(geo.center_ra, geo.center_dec, ref)
+        reach = _half_diagonal_deg(shape, geo.pixel_scale_arcsec) + config.search_radius_deg
+        _check_covered(geo.center_ra, geo.center_dec, ref, min_radius_deg=reach)
         return _result(wcs, "header", "header", None, shape=shape, clock=clock,
                        message=f"header WCS valid; not verified ({in_frame} stars of {checked_against} in the "
                                f"frame, {MIN_VERIFY_STARS} needed: no reference catalogue covers the field)")

@@ -12,7 +12,7 @@ from rpf.catalogs.gaia import propagate_to_epoch
 from rpf.catalogs.local import read_catalog_file
 from rpf.catalogs.query import PROVIDERS, NotCached, query_service
 from rpf.catalogs.reference import band_column, get_reference
-from rpf.catalogs.transients import find_transient_candidates, flag_transient_candidates
+from rpf.catalogs.transients import find_transient_candidates, flag_transient_candidates, within_reference_depth
 from rpf.catalogs.tycho2 import read_tycho2
 
 __all__ = [
@@ -35,4 +35,5 @@ __all__ = [
     "query_service",
     "read_catalog_file",
     "read_tycho2",
+    "within_reference_depth",
 ]

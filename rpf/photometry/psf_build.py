@@ -1,15 +1,18 @@
-"""Empirical PSF (ePSF): star selection and an iterative residual-stacking builder.
+"""Empirical PSF (ePSF): star selection and a hybrid builder (analytic profile + stacked residual).
 
 Stars are chosen without any quadratic loop: clean (no flag), away from the
 edges, with no other detection within the stamp (a k-d tree query), then the
-brightest ``max_stars``.  The builder stacks the stars' normalised pixels on a
-grid ``oversampling`` times finer than the pixels: each iteration adds to
-every grid node the weighted, sigma-clipped mean residual (data / flux minus
-the current model at each pixel's exact offset) of the pixels nearest to it,
-scales every sub-pixel phase of the grid to unit sum,
-moves the stars by the grid's centroid offset (so
-that the model stays centred without resampling it), renormalises it and refits every star's
-flux and position with the fast linear PSF fit.  Everything is vectorised
+brightest ``max_stars``.  The model is an elliptical Moffat profile fitted to
+all the stars' pixels at once and integrated over pixels
+(:mod:`rpf.photometry.psf_analytic`), alternating with a refit of every star's
+flux and position by the fast linear PSF fit, so the model is centred exactly
+on its origin and sub-pixel registration is exact.  What the profile misses is
+then stacked on a grid ``oversampling`` times finer than the pixels: a few
+passes add to every node the weighted, sigma-clipped mean residual (data / flux
+minus the current model at each pixel's exact offset) of the pixels nearest to
+it, shrunk towards zero by its standard error and lightly smoothed, so noise
+is not frozen into the model.  Finally the model is scaled to unit total flux,
+its wings beyond the extent following the profile.  Everything is vectorised
 (``numpy.bincount`` over all pixels of all stars).
 """
 
@@ -41,6 +44,8 @@ PSF_STAR_REJECT_FLAGS = (
 """Flags that exclude a source from building the ePSF."""
 
 _CLIP = 3.0
+_RESIDUAL_PASSES = 3
+_SMOOTH_NODES = 0.5
 
 
 def _values(table: Table, name: str) -> np.ndarray:
@@ -110,7 +115,7 @@ def _residual_map(
     node = (gy * n_nodes + gx)[inside]
     mean, error = _node_means(node, resid[inside], weight[inside], n_nodes**2)
     shrunk = mean * mean**2 / (mean**2 + error**2 + 1e-300)
-    return ndimage.gaussian_filter(shrunk.reshape(n_nodes, n_nodes), 0.5 * oversampling / 2.0, mode="constant")
+    return ndimage.gaussian_filter(shrunk.reshape(n_nodes, n_nodes), _SMOOTH_NODES, mode="constant")
 
 def build_psf(
     data_sub: np.ndarray,
@@ -140,7 +145,14 @@ def build_psf(
         Background noise per pixel (ADU); estimated from the image when omitted.
     gain : float, optional
         Gain (e-/ADU); with ``rms`` it sets inverse-variance weights of the
-        stacked pixels (else each star is weighted by its flux).
+        fitted and stacked pixels (else background-only weights).
+
+    Returns
+    -------
+    PsfModel
+        Pixel-integrated model of unit total flux, ``fwhm_px`` that of the
+        fitted profile; ``config.build_iterations`` bounds the alternations
+        of profile fit and star refit (they stop once the profile settles).
 
     Raises
     ------
@@ -189,12 +201,33 @@ def build_psf(
         raise PhotometryError(f"only {np.count_nonzero(alive)} stars survived the ePSF fit (need {config.min_stars})")
     offx, offy = px - x[:, None], py - y[:, None]
     keep = usable & alive[:, None]
-    analytic = shape.pixels(offx[keep], offy[keep])
     flux_px = np.broadcast_to(flux[:, None], keep.shape)[keep]
-    resid = values[keep] / flux_px - analytic
-    weight = flux_px**2 * _weights(flux_px, analytic, rms, gain)
-    correction = _residual_map(offx[keep], offy[keep], resid, weight, half=half, oversampling=os_)
-    return PsfModel(model.data + correction, os_, shape.fwhm_px, int(np.count_nonzero(alive)))
+    normed = values[keep] / flux_px
+    weight = flux_px**2 * _weights(flux_px, shape.pixels(offx[keep], offy[keep]), rms, gain)
+    hybrid = model
+    for _ in range(_RESIDUAL_PASSES):
+        resid = normed - hybrid.evaluate(offx[keep], offy[keep])
+        correction = _residual_map(offx[keep], offy[keep], resid, weight, half=half, oversampling=os_)
+        hybrid = PsfModel(hybrid.data + correction, os_, shape.fwhm_px, int(np.count_nonzero(alive)))
+    return _with_total(hybrid, within=_native_sum(model))
+
+
+def _native_sum(model: PsfModel) -> float:
+    """Return the sum of the model's native-grid samples at zero offset."""
+    half = int(np.floor(model.radius_px))
+    return float(model.data[:: model.oversampling, :: model.oversampling].sum()) if half else 0.0
+
+
+def _with_total(model: PsfModel, *, within: float) -> PsfModel:
+    """Return the model scaled so that its native-grid samples sum to ``within``.
+
+    ``within`` is the analytic profile's light inside the model's extent, so the
+    model keeps unit total flux, its wings beyond the extent following the profile.
+    """
+    total = _native_sum(model)
+    if not total > 0:
+        raise PhotometryError("the ePSF has no positive flux")
+    return PsfModel(model.data * (within / total), model.oversampling, model.fwhm_px, model.n_stars)
 
 
 def _weights(flux: np.ndarray, model: np.ndarray, rms: float, gain: float | None) -> np.ndarray:

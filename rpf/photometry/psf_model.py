@@ -1,8 +1,9 @@
 """The empirical PSF model: oversampled grid, sub-pixel evaluation, FITS and PNG export.
 
-:class:`PsfModel` is normalised so that its pixel-integrated values on the
-native pixel grid sum to one, and evaluates at arbitrary sub-pixel offsets
-with a cubic spline, vectorised over all pixels of all stars at once.
+:class:`PsfModel` holds pixel-integrated values on a grid finer than the
+pixels and evaluates them at arbitrary sub-pixel offsets with a cubic spline
+(interpolating pixel-integrated samples gives pixel-integrated values),
+vectorised over all pixels of all stars at once.
 """
 
 from __future__ import annotations
@@ -31,8 +32,13 @@ class PsfModel:
     Attributes
     ----------
     data : ndarray
-        Oversampled, pixel-integrated PSF; its centre is the array centre
-        ``((n - 1) / 2, (n - 1) / 2)``; sampled on the native grid it sums to 1.
+        Oversampled, pixel-integrated PSF: each sample is the fraction of the
+        light falling in a whole pixel centred at that offset; its centre is
+        the array centre ``((n - 1) / 2, (n - 1) / 2)``.  Sampled on the native
+        grid it sums to the fraction of the light within the model's extent
+        (1 for :func:`normalised`, slightly less for :func:`build_psf
+        <rpf.photometry.psf_build.build_psf>`, whose models have unit total
+        flux, the wings beyond the extent following the fitted profile).
     oversampling : int
         Samples per native pixel along each axis.
     fwhm_px : float
@@ -74,7 +80,8 @@ class PsfModel:
         header["OVERSAMP"] = (self.oversampling, "samples per native pixel")
         header["FWHMPX"] = (self.fwhm_px, "FWHM of the PSF in native pixels")
         header["NSTARS"] = (self.n_stars, "stars used to build the ePSF")
-        header["PSFNORM"] = ("native-grid sum = 1", "normalisation")
+        header["PSFNORM"] = (round(float(self.data[:: self.oversampling, :: self.oversampling].sum()), 6),
+                             "native-grid sum (light within the extent)")
         header["CREATOR"] = "RPF rpf.photometry.psf_build"
         fits.PrimaryHDU(self.data.astype(np.float32), header=header).writeto(os.fspath(path), overwrite=True)
 

@@ -6,6 +6,12 @@ scheduler address is given by the caller (``--scheduler``), the
 configuration (``execution.scheduler``) or the ``RPF_SCHEDULER``
 environment variable, in that order; a remote scheduler is only connected
 to and disconnected from, never shut down.
+
+Local worker processes start with :data:`WORKER_ENVIRON`: one BLAS/OpenMP
+thread each (the cores are shared by worker processes, not by threads of
+one) and glibc's own ``malloc`` trimming instead of Dask's fixed
+``MALLOC_TRIM_THRESHOLD_``, which made every large numpy temporary a fresh
+``mmap`` and the stages about 15% slower than in a plain process.
 """
 
 from __future__ import annotations
@@ -15,14 +21,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import dask
 from distributed import Client, LocalCluster
 
 from rpf.config import ExecutionConfig
 from rpf.errors import ConfigError
 
-__all__ = ["ClusterInfo", "cluster_info", "open_client", "resolve_scheduler"]
+__all__ = ["WORKER_ENVIRON", "ClusterInfo", "cluster_info", "open_client", "resolve_scheduler"]
 
 SCHEDULER_ENV = "RPF_SCHEDULER"
+
+WORKER_ENVIRON = {
+    "OMP_NUM_THREADS": 1,
+    "MKL_NUM_THREADS": 1,
+    "OPENBLAS_NUM_THREADS": 1,
+    "MALLOC_TRIM_THRESHOLD_": None,
+}
+"""``distributed.nanny.pre-spawn-environ`` of local worker processes (None: not set)."""
 
 
 @dataclass(frozen=True)
@@ -123,14 +138,15 @@ def open_client(execution: ExecutionConfig, *, scheduler: str | None = None, tim
         finally:
             client.close()
         return
-    cluster = LocalCluster(
-        n_workers=execution.n_workers,
-        threads_per_worker=execution.threads_per_worker,
-        memory_limit=execution.memory_limit,
-        processes=execution.processes,
-        dashboard_address=execution.dashboard_address,
-        **({"host": "127.0.0.1"} if execution.processes else {}),
-    )
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON}):
+        cluster = LocalCluster(
+            n_workers=execution.n_workers,
+            threads_per_worker=execution.threads_per_worker,
+            memory_limit=execution.memory_limit,
+            processes=execution.processes,
+            dashboard_address=execution.dashboard_address,
+            **({"host": "127.0.0.1"} if execution.processes else {}),
+        )
     try:
         client = Client(cluster, timeout=timeout)
         try:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from rpf.catalogs import crossmatch_sources
+from rpf.catalogs.transients import flag_transient_candidates
 from rpf.pipeline.context import RunContext
+from rpf.pipeline.reference import reference_report
 from rpf.pipeline.state import FrameState
 from rpf.site import resolve_site
 
@@ -13,15 +15,27 @@ __all__ = ["crossmatch_stage"]
 
 
 def crossmatch_stage(state: FrameState, ctx: RunContext) -> FrameState:
-    """Label every source with what the sky's catalogues know about it.
+    """Label every source with what the sky's catalogues know about it, then flag transient candidates.
 
     A service that is offline, slow or failing is reported per frame and
-    leaves its columns empty; it never fails the frame.
+    leaves its columns empty; it never fails the frame.  The reports start
+    with the Gaia DR3 reference (when it is the configured reference), so
+    the metadata says why a frame has no zero point.
     """
+    gaia = reference_report(state, ctx.config.catalogs)
+    state = state.evolve(crossmatch=[gaia] if gaia is not None else [])
+    if gaia is not None:
+        state = state.note(f"reference gaia_dr3: {gaia.status} ({gaia.n_rows} rows, {gaia.n_matched} matched)")
     if state.wcs is None or state.wcs.wcs is None:
         return state.note("cross-match: skipped (no astrometric solution)")
-    if not ctx.config.catalogs.crossmatch:
-        return state.note("cross-match: no services configured")
+    if ctx.config.catalogs.crossmatch:
+        state = _label(state, ctx)
+    else:
+        state = state.note("cross-match: no services configured")
+    return _flag_transients(state)
+
+
+def _label(state: FrameState, ctx: RunContext) -> FrameState:
     meta = state.frame.meta
     site = resolve_site(meta, ctx.config.header)
     scale = state.wcs.pixel_scale_arcsec or meta.pixel_scale or 1.0
@@ -36,15 +50,14 @@ def crossmatch_stage(state: FrameState, ctx: RunContext) -> FrameState:
     phot = state.phot.copy()
     for name in labels.colnames:
         phot[name] = labels[name]
-    state = state.evolve(phot=phot, crossmatch=list(reports))
+    state = state.evolve(phot=phot, crossmatch=[*state.crossmatch, *reports])
     for report in reports:
         state = state.note(f"cross-match {report.service}: {report.status} ({report.n_rows} rows)")
-    return _flag_transients(state, ctx)
+    return state
 
 
-def _flag_transients(state: FrameState, ctx: RunContext) -> FrameState:
-    from rpf.catalogs.transients import flag_transient_candidates
-
-    phot = flag_transient_candidates(state.phot)
-    n = int(np.count_nonzero(phot["transient_candidate"])) if "transient_candidate" in phot.colnames else 0
+def _flag_transients(state: FrameState) -> FrameState:
+    """Flag significant unexplained detections, where the reference is deep enough to judge."""
+    phot = flag_transient_candidates(state.phot, reference=state.reference)
+    n = int(np.count_nonzero(phot["transient_candidate"]))
     return state.evolve(phot=phot).note(f"transient candidates: {n}")

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import math
+import re
 
 from astropy.coordinates import Angle
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from rpf.catalogs import get_reference
+from rpf.catalogs import ServiceReport, get_reference
 from rpf.config import CatalogConfig, PipelineConfig
 from rpf.errors import CatalogError
 from rpf.frame import FrameMeta
 from rpf.pipeline.context import RunContext
 from rpf.pipeline.state import FrameState
 
-__all__ = ["fetch_reference_for_field", "field_of", "reference_for_astrometry"]
+__all__ = ["fetch_reference_for_field", "field_of", "reference_for_astrometry", "reference_report"]
+
+_NONE = "reference catalogue: none ("
 
 
 def _angle(value: str | float | None, unit: str) -> float | None:
@@ -70,7 +73,7 @@ def fetch_reference_for_field(
     try:
         table = get_reference(ra, dec, radius_deg, epoch_mjd=mjd, config=config)
     except CatalogError as exc:
-        return None, f"reference catalogue: none ({exc})"
+        return None, f"{_NONE}{exc})"
     name = table.meta.get("catalog", "?")
     return table, f"reference catalogue: {len(table)} stars from {name} within {radius_deg:.2f} deg"
 
@@ -85,10 +88,46 @@ def reference_for_astrometry(state: FrameState, ctx: RunContext) -> tuple[Table 
         header_wcs = None
     field = field_of(state.frame.meta, header_wcs, ctx.config)
     if field is None:
-        return None, "reference catalogue: none (no pointing or pixel scale to define the field)"
+        return None, f"{_NONE}no pointing or pixel scale to define the field)"
     ra, dec, radius = field
     table, message = fetch_reference_for_field(ra, dec, radius, state.frame.meta.mjd_mid, ctx.config.catalogs)
     if table is not None and len(table) == 0:
         return None, message
     return table, message
 
+
+
+def _status(reason: str) -> str:
+    return "skipped: offline" if reason == "offline and not in the cache" else f"failed: {reason}"
+
+
+def _failure(message: str) -> str:
+    """Return the Gaia status told by a ``reference catalogue: none (...)`` log line."""
+    text = re.sub(r" \(shared by \d+ frame\(s\)\)$", "", message).removeprefix(_NONE).removesuffix(")")
+    found = re.search(r"gaia_dr3: (.*?)(?:; |$)", text)
+    return _status(found[1]) if found else f"skipped: {text}"
+
+
+def reference_report(state: FrameState, config: CatalogConfig) -> ServiceReport | None:
+    """Return what the Gaia DR3 service gave a frame, for its ``services`` metadata.
+
+    ``ok`` with the number of reference rows (and whether they came from the
+    cache), ``failed: <why>`` when Gaia could not serve the field (the frame
+    then has the Tycho-2 stars or no reference), ``skipped: offline``, or
+    ``skipped: <why>`` when the field was unknown.  None when Gaia is not the
+    configured reference (``catalog_file`` or ``reference = "tycho2"``).
+    """
+    if config.catalog_file or config.reference != "gaia_dr3":
+        return None
+    reference = state.reference
+    if reference is not None and reference.meta.get("catalog") == "gaia_dr3":
+        phot = state.phot
+        matched = int((phot["cat_id"] != "").sum()) if phot is not None and "cat_id" in phot.colnames else 0
+        return ServiceReport("gaia_dr3", "ok", len(reference), from_cache=bool(reference.meta.get("from_cache")),
+                             n_matched=matched)
+    if reference is not None:
+        notes = [n for n in reference.meta.get("notes", []) if n.startswith("gaia_dr3: ")]
+        reason = notes[0].removeprefix("gaia_dr3: ") if notes else "no Gaia rows"
+        return ServiceReport("gaia_dr3", _status(reason))
+    lines = [line for line in state.log if line.startswith(_NONE)]
+    return ServiceReport("gaia_dr3", _failure(lines[-1]) if lines else "skipped: reference not fetched")
