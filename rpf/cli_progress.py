@@ -67,6 +67,11 @@ class ProgressPrinter:
                 f"rpf: finished {event.n_ok}/{event.n_frames} frames ok, {event.n_failed} failed "
                 f"in {event.seconds:.1f} s; summary {event.summary_csv}"
             )
+            for fit in event.extinction:
+                self._line(
+                    f"rpf: night extinction in {fit['band']}: k = {fit['k']:.3f} ± {fit['k_err']:.3f} mag/airmass "
+                    f"from {fit['n_frames']} frames ({event.extinction_json})"
+                )
             for message in event.messages:
                 self._line(f"rpf: {message}")
 

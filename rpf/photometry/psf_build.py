@@ -43,9 +43,10 @@ PSF_STAR_REJECT_FLAGS = (
 )
 """Flags that exclude a source from building the ePSF."""
 
-_CLIP = 3.0
+_CLIP = 4.0
 _RESIDUAL_PASSES = 3
 _SMOOTH_NODES = 0.5
+_RESIDUAL_FWHM = 2.5
 
 
 def _values(table: Table, name: str) -> np.ndarray:
@@ -75,22 +76,33 @@ def select_psf_stars(
     return candidates[np.argsort(-brightness[candidates])][:max_stars]
 
 
+def _group_medians(node: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Return the (lower) median of ``values`` within each node (0 for empty nodes)."""
+    order = np.lexsort((values, node))
+    counts = np.bincount(node, minlength=size)
+    middle = np.cumsum(counts) - counts + (counts - 1) // 2
+    out = np.zeros(size)
+    out[counts > 0] = values[order][middle[counts > 0]]
+    return out
+
+
 def _node_means(node: np.ndarray, resid: np.ndarray, weight: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return the weighted, sigma-clipped mean residual of each grid node and its standard error."""
-    keep = np.ones(node.size, bool)
-    for _ in range(4):
-        wsum = np.bincount(node[keep], weights=weight[keep], minlength=size)
-        count = np.bincount(node[keep], minlength=size)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.nan_to_num(np.bincount(node[keep], weights=(weight * resid)[keep], minlength=size) / wsum)
-            dev2 = np.bincount(node[keep], weights=(weight * (resid - mean[node]) ** 2)[keep], minlength=size) / wsum
-            scale = np.sqrt(dev2[node] * (wsum[node] / np.maximum(count[node], 1)) / weight)
-        new_keep = keep & ~(np.abs(resid - mean[node]) > _CLIP * scale)
-        if np.array_equal(new_keep, keep):
-            break
-        keep = new_keep
+    """Return the weighted mean residual of each grid node, outliers rejected, and its standard error.
+
+    ``weight`` is the inverse variance of each residual.  A residual is rejected
+    when it is more than ``_CLIP`` times its expected spread (its own noise and
+    the node's robust scatter, added in quadrature) from the node's median, so
+    a neighbour's light in one bright star's stamp cannot dominate a node.
+    """
+    median = _group_medians(node, resid, size)
+    scatter = 1.4826 * _group_medians(node, np.abs(resid - median[node]), size)
+    keep = np.abs(resid - median[node]) <= _CLIP * np.sqrt(1.0 / weight + scatter[node] ** 2)
+    wsum = np.bincount(node[keep], weights=weight[keep], minlength=size)
+    count = np.bincount(node[keep], minlength=size)
     with np.errstate(invalid="ignore", divide="ignore"):
-        error = np.sqrt(dev2 / np.maximum(count - 1, 1))
+        mean = np.nan_to_num(np.bincount(node[keep], weights=(weight * resid)[keep], minlength=size) / wsum)
+        dev2 = np.bincount(node[keep], weights=(weight * (resid - mean[node]) ** 2)[keep], minlength=size) / wsum
+        error = np.sqrt(np.maximum(1.0 / wsum, dev2 / np.maximum(count - 1, 1)))
     return mean, np.where(count > 1, error, np.inf)
 
 
@@ -101,7 +113,14 @@ def _grid_offsets(half: int, oversampling: int) -> tuple[np.ndarray, np.ndarray]
 
 
 def _residual_map(
-    offx: np.ndarray, offy: np.ndarray, resid: np.ndarray, weight: np.ndarray, *, half: int, oversampling: int
+    offx: np.ndarray,
+    offy: np.ndarray,
+    resid: np.ndarray,
+    weight: np.ndarray,
+    *,
+    half: int,
+    oversampling: int,
+    taper: np.ndarray,
 ) -> np.ndarray:
     """Return the stacked residual on the oversampled grid, each node shrunk towards zero by its noise.
 
@@ -115,7 +134,14 @@ def _residual_map(
     node = (gy * n_nodes + gx)[inside]
     mean, error = _node_means(node, resid[inside], weight[inside], n_nodes**2)
     shrunk = mean * mean**2 / (mean**2 + error**2 + 1e-300)
-    return ndimage.gaussian_filter(shrunk.reshape(n_nodes, n_nodes), _SMOOTH_NODES, mode="constant")
+    return taper * ndimage.gaussian_filter(shrunk.reshape(n_nodes, n_nodes), _SMOOTH_NODES, mode="constant")
+
+
+def _taper(node_x: np.ndarray, node_y: np.ndarray, *, inner: float, outer: float) -> np.ndarray:
+    """Return 1 within radius ``inner``, falling as a cosine to 0 at ``outer`` (native pixels)."""
+    radius = np.hypot(node_x, node_y)
+    phase = np.clip((radius - inner) / max(outer - inner, 1e-9), 0.0, 1.0)
+    return 0.5 * (1.0 + np.cos(np.pi * phase))
 
 def build_psf(
     data_sub: np.ndarray,
@@ -205,9 +231,11 @@ def build_psf(
     normed = values[keep] / flux_px
     weight = flux_px**2 * _weights(flux_px, shape.pixels(offx[keep], offy[keep]), rms, gain)
     hybrid = model
+    # the residual is kept where the stars' light dominates neighbours' wings and noise
+    taper = _taper(node_x, node_y, inner=_RESIDUAL_FWHM * shape.fwhm_px, outer=(_RESIDUAL_FWHM + 1) * shape.fwhm_px)
     for _ in range(_RESIDUAL_PASSES):
         resid = normed - hybrid.evaluate(offx[keep], offy[keep])
-        correction = _residual_map(offx[keep], offy[keep], resid, weight, half=half, oversampling=os_)
+        correction = _residual_map(offx[keep], offy[keep], resid, weight, half=half, oversampling=os_, taper=taper)
         hybrid = PsfModel(hybrid.data + correction, os_, shape.fwhm_px, int(np.count_nonzero(alive)))
     return _with_total(hybrid, within=_native_sum(model))
 
