@@ -23,8 +23,9 @@ on all of them alike (after a warm-up on a small frame):
   file (``bench_stages_vs_baseline.baseline_frame``).
 
 Medians of ``--repeats``; wall and process CPU seconds.  Peak memory of one
-``process_frame`` is measured in a fresh subprocess per size (``ru_maxrss``
-minus the resident size just before the call, masters already loaded; and
+``process_frame`` is measured in a fresh subprocess per size (the resident
+high-water mark ``VmHWM``, reset just before the call, minus the resident
+size then; masters loaded and a small frame processed beforehand; and
 ``tracemalloc``'s peak in another fresh subprocess), relative to the
 frame's float32 size.  Results: ``benchmarks/results/bench_pipeline.json``.
 """
@@ -34,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -142,7 +142,7 @@ def frame_calls(paths: dict[str, Any], config: PipelineConfig, masters: MasterFr
     return {
         "pipeline": lambda: process_frame(paths["science"], ctx),
         "astroscrappy_full_frame": scrappy,
-        "cosmics_tiled": tiled(1),
+        "cosmics_tiled_1_worker": tiled(1),
         "cosmics_tiled_2_workers": tiled(2),
         "baseline": lambda: baseline_frame(paths["science"], masters),
     }
@@ -201,15 +201,17 @@ def memory_probe(size: int, folder: Path, mode: str) -> dict[str, float]:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         return {"status": result.status, "tracemalloc_peak_mb": peak / 2**20}
-    before = _current_rss_mb()
+    before = _memory_status()["VmRSS"]
+    Path("/proc/self/clear_refs").write_text("5")  # reset the resident high-water mark (VmHWM)
     result = process_frame(paths["science"], ctx)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _memory_status()["VmHWM"]
     return {"status": result.status, "rss_before_mb": before, "rss_peak_mb": peak, "rss_delta_mb": peak - before}
 
 
-def _current_rss_mb() -> float:
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return pages * resource.getpagesize() / 2**20
+def _memory_status() -> dict[str, float]:
+    """``VmRSS``/``VmHWM`` of this process in MiB (Linux ``/proc/self/status``)."""
+    lines = Path("/proc/self/status").read_text().splitlines()
+    return {line.split(":")[0]: int(line.split()[1]) / 1024 for line in lines if line.startswith("Vm")}
 
 
 def _probe_in_subprocess(size: int, folder: Path, mode: str) -> dict[str, float]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import astroscrappy
 import numpy as np
 from scipy import ndimage
+from threadpoolctl import threadpool_limits
 
 from rpf.background import Background
 from rpf.config import CosmicsConfig
@@ -150,10 +151,14 @@ def clean_cosmic_rays(
         crmask[out_rows, out_cols] = tile_crmask[core_rows, core_cols]
         clean[out_rows, out_cols] = tile_clean[core_rows, core_cols]
 
+    def run_single_threaded(window: tuple[slice, slice, slice, slice]) -> None:
+        with threadpool_limits(limits=1, user_api="openmp"):
+            run(window)
+
     windows = list(tile_windows(image.shape, tile_size=config.tile_size, margin=config.tile_margin))
     if config.workers > 1 and len(windows) > 1:
         with ThreadPoolExecutor(max_workers=config.workers) as pool:
-            list(pool.map(run, windows))
+            list(pool.map(run_single_threaded, windows))
     else:
         for window in windows:
             run(window)

@@ -183,7 +183,7 @@ class ForcedFit:
     Attributes
     ----------
     flux, flux_err : ndarray
-        Fitted flux (PSF normalised to unit sum) and its 1-sigma error.
+        Fitted flux (in units of the PSF's normalisation: total flux for built models) and its 1-sigma error.
     chi2 : ndarray
         Reduced chi-square over the source's pixels.
     npix : ndarray
@@ -324,8 +324,8 @@ def psf_photometry(
     Returns
     -------
     QTable
-        A copy of ``sources`` with ``psf_flux, psf_flux_err`` (ADU, PSF
-        normalised to unit sum), ``psf_chi2`` (reduced, over the source's
+        A copy of ``sources`` with ``psf_flux, psf_flux_err`` (ADU, total
+        flux for a model of unit total flux such as ``build_psf``'s), ``psf_chi2`` (reduced, over the source's
         pixels), ``psf_npix``, with ``fit_positions`` also ``x_psf, y_psf``,
         with ``fit_background`` also ``psf_bkg``; ``PSF_FAILED`` is set in
         ``flags`` where no fit was possible.

@@ -18,6 +18,8 @@ its wings beyond the extent following the profile.  Everything is vectorised
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from astropy.table import Table
 from scipy import ndimage
@@ -46,6 +48,7 @@ PSF_STAR_REJECT_FLAGS = (
 _CLIP = 4.0
 _RESIDUAL_PASSES = 3
 _SMOOTH_NODES = 0.5
+_SHRINK_CHOICES = (0.0, 1.0, 4.0)
 _RESIDUAL_FWHM = 2.5
 
 
@@ -121,11 +124,13 @@ def _residual_map(
     half: int,
     oversampling: int,
     taper: np.ndarray,
+    shrink: float,
 ) -> np.ndarray:
     """Return the stacked residual on the oversampled grid, each node shrunk towards zero by its noise.
 
-    Every pixel goes to its nearest node; a node keeps ``mean * mean**2 / (mean**2 + error**2)``,
-    which leaves significant structure and suppresses noise, then the map is smoothed over one node.
+    Every pixel goes to its nearest node; a node keeps ``mean * max(0, 1 - shrink * error**2 / mean**2)``
+    (e.g. with ``shrink = 4`` nothing below two standard errors, significant structure almost
+    whole), then the map is smoothed over half a node and tapered to zero by ``taper``.
     """
     n_nodes = 2 * half * oversampling + 1
     gx = np.round(offx * oversampling).astype(int) + half * oversampling
@@ -133,7 +138,8 @@ def _residual_map(
     inside = (gx >= 0) & (gx < n_nodes) & (gy >= 0) & (gy < n_nodes)
     node = (gy * n_nodes + gx)[inside]
     mean, error = _node_means(node, resid[inside], weight[inside], n_nodes**2)
-    shrunk = mean * mean**2 / (mean**2 + error**2 + 1e-300)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shrunk = np.nan_to_num(mean * np.clip(1.0 - shrink * error**2 / mean**2, 0.0, None))
     return taper * ndimage.gaussian_filter(shrunk.reshape(n_nodes, n_nodes), _SMOOTH_NODES, mode="constant")
 
 
@@ -227,17 +233,68 @@ def build_psf(
         raise PhotometryError(f"only {np.count_nonzero(alive)} stars survived the ePSF fit (need {config.min_stars})")
     offx, offy = px - x[:, None], py - y[:, None]
     keep = usable & alive[:, None]
-    flux_px = np.broadcast_to(flux[:, None], keep.shape)[keep]
-    normed = values[keep] / flux_px
-    weight = flux_px**2 * _weights(flux_px, shape.pixels(offx[keep], offy[keep]), rms, gain)
-    hybrid = model
-    # the residual is kept where the stars' light dominates neighbours' wings and noise
+    star = np.broadcast_to(np.arange(x.size)[:, None], keep.shape)[keep]
+    stack = _Stack(offx[keep], offy[keep], values[keep], flux[star], star,
+                   _weights(flux[star], shape.pixels(offx[keep], offy[keep]), rms, gain), half)
     taper = _taper(node_x, node_y, inner=_RESIDUAL_FWHM * shape.fwhm_px, outer=(_RESIDUAL_FWHM + 1) * shape.fwhm_px)
+    shrink = _chosen_shrink(stack, model, taper=taper, fit_radius=fit_radius)
+    hybrid = model if shrink is None else _with_residual(stack, model, np.ones(star.size, bool), shrink, taper)
+    out = PsfModel(hybrid.data, os_, shape.fwhm_px, int(np.count_nonzero(alive)))
+    return _with_total(out, within=_native_sum(model))
+
+
+@dataclass(frozen=True)
+class _Stack:
+    """Every usable stamp pixel of every PSF star (1-D arrays, one entry per pixel)."""
+
+    offx: np.ndarray
+    offy: np.ndarray
+    values: np.ndarray
+    flux: np.ndarray
+    star: np.ndarray
+    weight: np.ndarray
+    half: int
+
+
+def _with_residual(stack: _Stack, model: PsfModel, use: np.ndarray, shrink: float, taper: np.ndarray) -> PsfModel:
+    """Return ``model`` plus the residual stacked from the pixels ``use`` (a few passes at exact offsets)."""
+    offx, offy = stack.offx[use], stack.offy[use]
+    normed = stack.values[use] / stack.flux[use]
+    weight = stack.flux[use] ** 2 * stack.weight[use]
+    hybrid = model
     for _ in range(_RESIDUAL_PASSES):
-        resid = normed - hybrid.evaluate(offx[keep], offy[keep])
-        correction = _residual_map(offx[keep], offy[keep], resid, weight, half=half, oversampling=os_, taper=taper)
-        hybrid = PsfModel(hybrid.data + correction, os_, shape.fwhm_px, int(np.count_nonzero(alive)))
-    return _with_total(hybrid, within=_native_sum(model))
+        resid = normed - hybrid.evaluate(offx, offy)
+        correction = _residual_map(offx, offy, resid, weight, half=stack.half, oversampling=model.oversampling,
+                                   taper=taper, shrink=shrink)
+        hybrid = PsfModel(hybrid.data + correction, model.oversampling, model.fwhm_px, model.n_stars)
+    return hybrid
+
+
+def _chi2(stack: _Stack, model: PsfModel, use: np.ndarray) -> float:
+    """Return the chi-square of the pixels ``use``, each star's flux refitted linearly with ``model``."""
+    psf = model.evaluate(stack.offx[use], stack.offy[use])
+    star, values, weight = stack.star[use], stack.values[use], stack.weight[use]
+    den = np.bincount(star, weights=weight * psf * psf)
+    flux = np.bincount(star, weights=weight * psf * values) / np.where(den > 0, den, 1.0)
+    return float(np.sum(weight * (values - flux[star] * psf) ** 2))
+
+
+def _chosen_shrink(stack: _Stack, model: PsfModel, *, taper: np.ndarray, fit_radius: float) -> float | None:
+    """Return the residual shrinkage that best predicts held-out stars (None: the profile alone is best).
+
+    Two-fold cross-validation: the residual is stacked from every other star and
+    judged by the chi-square of the remaining stars' pixels within the fit radius.
+    """
+    inner = stack.offx**2 + stack.offy**2 <= fit_radius**2
+    folds = [stack.star % 2 == k for k in (0, 1)]
+    best, best_score = None, sum(_chi2(stack, model, inner & fold) for fold in folds)
+    for shrink in _SHRINK_CHOICES:
+        score = sum(
+            _chi2(stack, _with_residual(stack, model, ~fold, shrink, taper), inner & fold) for fold in folds
+        )
+        if score < best_score:
+            best, best_score = shrink, score
+    return best
 
 
 def _native_sum(model: PsfModel) -> float:
