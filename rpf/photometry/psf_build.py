@@ -27,22 +27,14 @@ from scipy.spatial import cKDTree
 
 from rpf.config import PSFConfig
 from rpf.errors import PhotometryError
-from rpf.flags import SourceFlag
+from rpf.flags import UNRELIABLE
 from rpf.photometry.psf import fit_fluxes
 from rpf.photometry.psf_analytic import MoffatShape, fit_moffat_shape
 from rpf.photometry.psf_model import PsfModel
 
 __all__ = ["PSF_STAR_REJECT_FLAGS", "build_psf", "select_psf_stars"]
 
-PSF_STAR_REJECT_FLAGS = (
-    SourceFlag.SATURATED
-    | SourceFlag.EDGE
-    | SourceFlag.BLENDED
-    | SourceFlag.COSMIC_RAY
-    | SourceFlag.BAD_PIXEL
-    | SourceFlag.CROWDED
-    | SourceFlag.EXTENDED
-)
+PSF_STAR_REJECT_FLAGS = UNRELIABLE
 """Flags that exclude a source from building the ePSF."""
 
 _CLIP = 4.0
