@@ -13,7 +13,7 @@ import numpy as np
 from astropy.table import QTable
 
 from rpf.astrometry import solve_wcs
-from rpf.background import estimate_background
+from rpf.background import choose_box_size, estimate_background
 from rpf.calibration import calibrate
 from rpf.config import PipelineConfig
 from rpf.cosmics import clean_cosmic_rays
@@ -177,10 +177,18 @@ def detect(state: FrameState, ctx: RunContext) -> FrameState:
     )
     fwhm, how = _measure_fwhm(state, sources, ctx)
     state = state.evolve(sources=sources, fwhm=fwhm).note(f"detection: {len(sources)} sources; {how}")
+    refined = False
     if cfg.background.box_size is None:
-        bkg = estimate_background(state.frame.data, mask=state.frame.mask, fwhm_px=fwhm.fwhm_px, config=cfg.background)
-        if bkg.box_size != state.background.box_size:
+        box = choose_box_size(state.frame.data.shape, fwhm_px=fwhm.fwhm_px)
+        if box != state.background.box_size:
+            bkg = estimate_background(
+                state.frame.data, mask=state.frame.mask, fwhm_px=fwhm.fwhm_px, config=cfg.background
+            )
             state = state.evolve(background=bkg).note(f"background: refined with box {bkg.box_size} px")
+            refined = True
+    guess = _fwhm_guess(state, ctx)
+    if not refined and abs(fwhm.fwhm_px - guess) <= 0.1 * guess:
+        return state  # the first pass already used this background and (nearly) this filter
     sources = detect_sources(
         state.image,
         rms=state.background.rms,
