@@ -93,7 +93,7 @@ def write_preview_png(
     axes.set_title(title)
     axes.set_xlabel("x (pixel)")
     axes.set_ylabel("y (pixel)")
-    figure.tight_layout()
+    figure.subplots_adjust(left=0.09, right=0.98, bottom=0.07, top=0.95)  # fixed: tight_layout costs ~0.2 s
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format="png", dpi=dpi)
     return Path(path)

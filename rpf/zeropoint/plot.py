@@ -39,7 +39,8 @@ def plot_zero_point(fit: ZeroPointFit, path: str | os.PathLike[str], *, title: s
     color = np.asarray(cal["color"], float)
     err = np.asarray(cal["mag_inst_err"], float)
 
-    fig = Figure(figsize=(12, 4.2), layout="constrained")
+    fig = Figure(figsize=(12, 4.2))
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.13, top=0.9, wspace=0.28)  # fixed layout: fast
     FigureCanvasAgg(fig)
     ax_rel, ax_mag, ax_col = fig.subplots(1, 3)
     color_part = residual + fit.color_term * color
