@@ -26,7 +26,7 @@ _BOX_PER_FWHM = 16
 _DEFAULT_FWHM_PX = 4.0
 _SOURCE_BOX = 5
 _SOURCE_SIGMA = 3.0
-_GLOBAL_SAMPLE = 1_000_000
+_GLOBAL_SAMPLE = 250_000
 
 
 @dataclass(frozen=True)
@@ -120,11 +120,15 @@ def estimate_background(
         raise PhotometryError("background: every pixel is masked or non-finite")
     box = config.box_size if config.box_size is not None else choose_box_size(image.shape, fwhm_px=fwhm_px)
     box = min(box, *image.shape)
-    clean = np.where(ignore, np.float32(0.0), image).astype(np.float32, copy=False)
+    if ignore.any():
+        clean = np.where(ignore, np.float32(0.0), image).astype(np.float32, copy=False)
+    else:
+        clean = np.ascontiguousarray(image, dtype=np.float32)  # no copy for a float32 frame
     maps = _photutils_maps if config.method == "photutils" else _sep_maps
     level, rms = maps(clean, ignore, box, config)
     if config.mask_sources:
-        ignore = ignore | _source_pixels(clean, level, rms)
+        ignore |= _source_pixels(clean, level, rms)
+        del level, rms  # _source_pixels overwrote level; the second pass allocates new maps
         level, rms = maps(clean, ignore, box, config)
     step = max(1, int(np.sqrt(image.size / _GLOBAL_SAMPLE)))
     global_level, global_rms = _global_stats(image[::step, ::step][~ignore[::step, ::step]], config.clip_sigma)
@@ -132,10 +136,14 @@ def estimate_background(
 
 
 def _source_pixels(image: np.ndarray, level: np.ndarray, rms: np.ndarray) -> np.ndarray:
-    """Pixels whose 5x5 mean residual exceeds 3 sigma of that mean (stars and their wings)."""
-    residual = np.subtract(image, level, dtype=np.float32)
+    """Pixels whose 5x5 mean residual exceeds 3 sigma of that mean (stars and their wings).
+
+    ``level`` is overwritten (with the residual) to spare a frame-sized buffer.
+    """
+    residual = np.subtract(image, level, out=level)
     ndimage.uniform_filter(residual, _SOURCE_BOX, output=residual, mode="nearest")
-    return residual > rms * np.float32(_SOURCE_SIGMA / _SOURCE_BOX)
+    residual /= rms
+    return residual > np.float32(_SOURCE_SIGMA / _SOURCE_BOX)
 
 
 def _sep_maps(

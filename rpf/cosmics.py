@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import astroscrappy
 import numpy as np
 from scipy import ndimage
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from rpf.background import Background
 from rpf.config import CosmicsConfig
@@ -156,13 +156,20 @@ def clean_cosmic_rays(
             run(window)
 
     windows = list(tile_windows(image.shape, tile_size=config.tile_size, margin=config.tile_margin))
-    if config.workers > 1 and len(windows) > 1:
-        with ThreadPoolExecutor(max_workers=config.workers) as pool:
+    workers = _openmp_threads() if config.workers is None else config.workers
+    if workers > 1 and len(windows) > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(run_single_threaded, windows))
     else:
         for window in windows:
             run(window)
     return CosmicRays(clean=clean, mask=crmask, n_pixels=int(np.count_nonzero(crmask)))
+
+
+def _openmp_threads() -> int:
+    """Threads OpenMP may use in this process now (``OMP_NUM_THREADS``, ``threadpoolctl`` limits)."""
+    counts = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"]
+    return max(1, min(counts)) if counts else 1
 
 
 def tile_windows(

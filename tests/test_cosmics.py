@@ -56,7 +56,10 @@ def test_tiles_cover_the_frame_once():
     assert len(list(tile_windows((1000, 777), tile_size=None, margin=32))) == 1
 
 
-@pytest.mark.parametrize("config", [TILED, CosmicsConfig(tile_size=200, tile_margin=32, workers=2)])
+@pytest.mark.parametrize(
+    "config",
+    [TILED, CosmicsConfig(tile_size=200, tile_margin=32, workers=2), CosmicsConfig(tile_size=128, tile_margin=16)],
+)
 def test_tiled_result_equals_whole_frame(saturated_frame, config):
     data, flags, bkg, whole = saturated_frame
     assert (flags != 0).sum() > 50 and whole.n_pixels > 0

@@ -162,13 +162,15 @@ def test_cancel_stops_the_tasks(remote, tmp_path):
             break
     t0 = time.perf_counter()
     handle.cancel()
+    at_cancel = set((tmp_path / "out").glob("*_metadata.json"))  # frames may finish together: count them here
     finished = handle.wait(timeout=30)
     assert time.perf_counter() - t0 < 10
     assert finished.cancelled and finished.n_cancelled >= 6
     assert finished.n_ok + finished.n_failed + finished.n_cancelled == 12
     time.sleep(3.0)  # long enough for the cancelled frames to have finished, had they run on
-    written = list((tmp_path / "out").glob("*_metadata.json"))
-    assert len(written) <= finished.n_ok + 2  # at most the two tasks running at the cancel
+    written = set((tmp_path / "out").glob("*_metadata.json"))
+    assert len(written - at_cancel) <= 2  # at most the two frames running on the two workers at the cancel
+    assert len(written) <= 6
     leftover = remote.run_on_scheduler(lambda dask_scheduler: [str(k) for k in dask_scheduler.tasks])
     assert not [k for k in leftover if k.startswith(("slow-", "load-", "finish-"))]
     statuses = [r["status"] for r in csv.DictReader(open(finished.summary_csv))]

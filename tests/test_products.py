@@ -20,7 +20,7 @@ from astropy.io import fits
 from astropy.table import MaskedColumn, QTable
 from astropy.time import Time
 from astropy.wcs import WCS
-from matplotlib import image as mpimg
+from PIL import Image
 
 from rpf.errors import ProductError
 from rpf.frame import FrameMeta
@@ -205,8 +205,12 @@ def test_wcs_products(tmp_path: Path) -> None:
     assert WCS(fits.getheader(again)).wcs.compare(back.wcs)
 
 
+def _rgb(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), dtype=float) / 255.0
+
+
 def _green_pixels(path: Path) -> int:
-    rgb = mpimg.imread(path)[..., :3]
+    rgb = _rgb(path)
     return int(((rgb[..., 1] > 0.6) & (rgb[..., 0] < 0.4) & (rgb[..., 2] < 0.4)).sum())
 
 
@@ -218,7 +222,11 @@ def test_preview_png_large_frame_with_detections(tmp_path: Path) -> None:
     with_sources = write_preview_png(image, sources, tmp_path / "a_image.png", title="a")
     without = write_preview_png(image, None, tmp_path / "b_image.png", title="b")
     assert with_sources.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert mpimg.imread(with_sources).shape[1] == 800  # 8 inches at 100 dpi, not 4096 pixels
+    rgb = _rgb(with_sources)
+    assert rgb.shape[1] == 1024  # block-averaged by 4, not 4096 pixels
+    red = (rgb[..., 0] > 0.9) & (rgb[..., 1] < 0.1) & (rgb[..., 2] < 0.1)
+    rows, cols = np.nonzero(red)  # the NaN corner image[:50, :50] is drawn bottom-left (row 0 at the bottom)
+    assert rows.min() >= rgb.shape[0] - 13 and cols.max() <= 12 and red.sum() >= 144
     assert _green_pixels(with_sources) > 200 and _green_pixels(without) == 0
     assert _leftovers(tmp_path) == []
 

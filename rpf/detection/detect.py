@@ -101,7 +101,10 @@ def detect_sources(
     ignore = ~np.isfinite(image)
     if mask is not None:
         ignore |= np.asarray(mask) != 0
-    clean = np.where(ignore, np.float32(0.0), image).astype(np.float32, copy=False)
+    if image.dtype == np.float32 and image.flags.c_contiguous and not np.any(image[ignore]):
+        clean = image  # the ignored pixels already hold 0: no frame-sized copy
+    else:
+        clean = np.where(ignore, np.float32(0.0), image).astype(np.float32, copy=False)
     noise = np.ascontiguousarray(rms, dtype=np.float32) if np.ndim(rms) else float(rms)
     sep.set_extract_pixstack(max(_MIN_PIXSTACK, image.size // 8))
     try:

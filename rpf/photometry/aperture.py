@@ -18,7 +18,7 @@ _APCOR_MIN_SNR = 50.0
 _APCOR_MAX_STARS = 500
 _APCOR_FALLBACK_SNR = 10.0
 _APCOR_MIN_STARS = 3
-_CHUNK_PIXELS = 4_000_000
+_CHUNK_PIXELS = 500_000
 _CLIP_ITERATIONS = 5
 _APERTURE_BITS = (SourceFlag.SATURATED, SourceFlag.COSMIC_RAY, SourceFlag.BAD_PIXEL)
 
@@ -92,9 +92,14 @@ def aperture_photometry(
     if len(sources) == 0:
         raise PhotometryError("aperture photometry: no sources")
     image = np.asarray(data_sub)
-    pixel_flags = _pixel_flags(image, mask)
+    if image.ndim != 2:
+        raise PhotometryError(f"aperture photometry needs a 2-D image, got shape {image.shape}")
+    finite = np.isfinite(image)
+    pixel_flags = _pixel_flags(finite, mask)
     bad = (pixel_flags & np.uint16(SourceFlag.BAD_PIXEL)) != 0
-    clean = np.ascontiguousarray(np.where(bad, np.float32(0.0), image), dtype=np.float32)
+    # bad pixels are masked in every sum; only non-finite values need replacing (a copy)
+    clean = np.ascontiguousarray(image if finite.all() else np.where(finite, image, 0.0), dtype=np.float32)
+    del finite
     noise = np.ascontiguousarray(rms, dtype=np.float32) if np.ndim(rms) else float(rms)
     x = np.asarray(sources["x"], dtype=np.float64)
     y = np.asarray(sources["y"], dtype=np.float64)
@@ -228,16 +233,23 @@ def _window_median(ordered: np.ndarray, rows: np.ndarray, low: np.ndarray, high:
     return 0.5 * (ordered[rows, lo] + ordered[rows, hi])
 
 
-def _pixel_flags(image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    if image.ndim != 2:
-        raise PhotometryError(f"aperture photometry needs a 2-D image, got shape {image.shape}")
+def _pixel_flags(finite: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """Per-pixel flag bits: the mask's (booleans = ``BAD_PIXEL``) plus ``BAD_PIXEL`` where not finite.
+
+    A ``uint16`` mask of an all-finite image is returned as it is (read only here).
+    """
+    all_finite = bool(finite.all())
     if mask is None:
-        flags = np.zeros(image.shape, dtype=np.uint16)
+        flags = np.zeros(finite.shape, dtype=np.uint16)
     elif np.asarray(mask).dtype == bool:
-        flags = np.where(mask, np.uint16(SourceFlag.BAD_PIXEL), np.uint16(0))
+        flags = np.asarray(mask).astype(np.uint16) * np.uint16(SourceFlag.BAD_PIXEL)
+    elif all_finite:
+        return np.asarray(mask, dtype=np.uint16)
     else:
-        flags = np.asarray(mask).astype(np.uint16)
-    return np.where(np.isfinite(image), flags, flags | np.uint16(SourceFlag.BAD_PIXEL))
+        flags = np.array(mask, dtype=np.uint16, copy=True)
+    if not all_finite:
+        flags[~finite] |= np.uint16(SourceFlag.BAD_PIXEL)
+    return flags
 
 
 def _aperture_flags(
@@ -245,11 +257,13 @@ def _aperture_flags(
 ) -> np.ndarray:
     ny, nx = pixel_flags.shape
     flags = np.zeros(len(x), dtype=np.uint16)
-    for bit in _APERTURE_BITS:
-        hit = ((pixel_flags & np.uint16(bit)) != 0).astype(np.float32)
-        if hit.any():
-            count, _, _ = sep.sum_circle(hit, x, y, radius, subpix=1)
-            flags[count > 0] |= np.uint16(bit)
+    wanted = np.uint16(sum(_APERTURE_BITS))
+    rows, cols = np.nonzero(pixel_flags & wanted)  # flagged pixels are few: no frame-sized map
+    if rows.size:
+        pairs = cKDTree(np.column_stack([x, y])).sparse_distance_matrix(
+            cKDTree(np.column_stack([cols, rows])), radius, output_type="ndarray"
+        )
+        np.bitwise_or.at(flags, pairs["i"], pixel_flags[rows, cols][pairs["j"]] & wanted)
     off = (x - edge_radius < -0.5) | (y - edge_radius < -0.5) | (x + edge_radius > nx - 0.5)
     off |= y + edge_radius > ny - 0.5
     flags[off] |= np.uint16(SourceFlag.EDGE)

@@ -39,6 +39,18 @@ WORKER_ENVIRON = {
 }
 """``distributed.nanny.pre-spawn-environ`` of local worker processes (None: not set)."""
 
+LOCAL_SCHEDULER_CONFIG = {
+    "distributed.nanny.pre-spawn-environ": WORKER_ENVIRON,
+    "distributed.scheduler.worker-saturation": 1.0,
+}
+"""Dask settings of the embedded cluster (``deploy/dask.yaml`` sets the same for remote ones).
+
+A worker saturation of 1.0 gives a worker a new frame only when a thread is
+free: each thread holds one frame and finishes it before the next, so
+results stream in order and memory holds one frame per thread (at 1.1,
+Dask's default, a one-thread worker interleaves the stages of two frames).
+"""
+
 
 @dataclass(frozen=True)
 class ClusterInfo:
@@ -138,7 +150,7 @@ def open_client(execution: ExecutionConfig, *, scheduler: str | None = None, tim
         finally:
             client.close()
         return
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON}):
+    with dask.config.set(LOCAL_SCHEDULER_CONFIG):
         cluster = LocalCluster(
             n_workers=execution.n_workers,
             threads_per_worker=execution.threads_per_worker,

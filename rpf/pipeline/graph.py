@@ -27,6 +27,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 from dask.base import tokenize
 from dask.delayed import Delayed
 from distributed import get_worker
+from threadpoolctl import threadpool_limits
 
 from rpf.config import PipelineConfig
 from rpf.errors import RPFError
@@ -213,13 +214,17 @@ def stage_task(
     """Run one stage with :func:`run_stage` and report it on the run's event topic.
 
     A stage after a failed one is skipped without a report.  Outside a Dask
-    worker (eager or synchronous scheduler) nothing is reported.
+    worker (eager or synchronous scheduler) nothing is reported.  A task
+    runs on one core (OpenMP and BLAS limited to one thread), whatever the
+    worker's environment: the frames are the parallelism, and a task that
+    took every core would slow its worker's other threads and processes.
     """
     if first:
         _report(topic, {"kind": "started", "path": state.path, "index": index})
     if state.error is not None:
         return state
-    new = run_stage(name, function, state, ctx)
+    with threadpool_limits(limits=1):
+        new = run_stage(name, function, state, ctx)
     report = {"kind": "stage", "path": state.path, "index": index, "stage": name, "failed": new.error is not None}
     _report(topic, {**report, "seconds": new.timings.get(name)})
     return new
@@ -295,7 +300,8 @@ def build_run_graph(
 
     The context (with the masters) is one task; with ``share_references``
     the frames' headers are read here to group overlapping fields, and each
-    group gets one reference-catalogue task.
+    group gets one reference-catalogue task.  Each frame's tasks carry a
+    Dask priority falling with its position, so frames run depth first.
 
     Parameters
     ----------
@@ -337,8 +343,13 @@ def build_run_graph(
                 group, config, dask_key_name=f"catalogue-{number}-{token}"
             )
             by_path.update(dict.fromkeys(group.paths, task))
-    return [
-        build_frame_graph(p, ctx, stages, reference=by_path.get(p), index=i, topic=topic, token=f"{token}-{i}")
-        for i, p in enumerate(paths)
-    ]
+    graphs = []
+    for i, p in enumerate(paths):
+        # earlier frames first: a worker finishes the frame it holds before it starts
+        # another, so results stream in order and a worker holds one frame per thread
+        with dask.annotate(priority=len(paths) - i):
+            graphs.append(
+                build_frame_graph(p, ctx, stages, reference=by_path.get(p), index=i, topic=topic, token=f"{token}-{i}")
+            )
+    return graphs
 

@@ -74,7 +74,7 @@ def frame_metadata(state: FrameState, ctx: RunContext) -> dict[str, Any]:
         "reference_catalog": state.reference.meta.get("catalog") if state.reference is not None else None,
         "limiting_mag": _num(state.limiting_mag),
         "n_sources": len(state.phot) if state.phot is not None else 0,
-        "n_cosmic_pixels": int(state.cosmics.n_pixels) if state.cosmics is not None else None,
+        "n_cosmic_pixels": state.cosmic_pixels,
         "background_level": _num(getattr(state.background, "global_level", None)),
         "background_rms": _num(getattr(state.background, "global_rms", None)),
         "aperture_correction": state.phot.meta.get("aperture_correction") if state.phot is not None else None,

@@ -112,8 +112,9 @@ def cosmic_rays(state: FrameState, ctx: RunContext) -> FrameState:
     )
     mask = np.zeros(state.frame.data.shape, np.uint16) if state.frame.mask is None else state.frame.mask.copy()
     mask[cr.mask] |= np.uint16(SourceFlag.COSMIC_RAY)
-    frame = state.frame.with_data(state.frame.data, mask=mask)
-    return state.evolve(cosmics=cr, frame=frame).note(f"cosmic rays: {cr.n_pixels} pixels flagged and cleaned")
+    frame = state.frame.with_data(cr.clean, mask=mask)  # the uncleaned pixels are not kept
+    message = f"cosmic rays: {cr.n_pixels} pixels flagged and cleaned"
+    return state.evolve(cosmic_pixels=cr.n_pixels, frame=frame).note(message)
 
 
 def _bad_pixels(state: FrameState) -> np.ndarray | None:
@@ -121,7 +122,9 @@ def _bad_pixels(state: FrameState) -> np.ndarray | None:
     return None if mask is None else (mask & np.uint16(SourceFlag.BAD_PIXEL)) != 0
 
 
-def _measure_fwhm(state: FrameState, sources: QTable, ctx: RunContext) -> tuple[FwhmEstimate, str]:
+def _measure_fwhm(
+    state: FrameState, image: np.ndarray, sources: QTable, ctx: RunContext
+) -> tuple[FwhmEstimate, str]:
     """Measure the FWHM.
 
     A field too sparse (or too crowded) for :func:`~rpf.detection.estimate_fwhm`
@@ -130,7 +133,7 @@ def _measure_fwhm(state: FrameState, sources: QTable, ctx: RunContext) -> tuple[
     warning in the log and ``fwhm_measured: false`` in the metadata.
     """
     try:
-        fwhm = estimate_fwhm(state.image, sources, config=ctx.config.detection)
+        fwhm = estimate_fwhm(image, sources, config=ctx.config.detection)
     except PhotometryError as exc:
         moments = _moment_fwhm(sources)
         if moments is not None:
@@ -164,33 +167,47 @@ def _moment_fwhm(sources: QTable, n_brightest: int = 10) -> float | None:
     return float(np.median(sizes)) if sizes.size else None
 
 
+def _detection_image(state: FrameState) -> np.ndarray:
+    """Return the background-subtracted image with bad and non-finite pixels set to 0 (a new array)."""
+    image = state.image
+    bad = ~np.isfinite(image)
+    flagged = _bad_pixels(state)
+    if flagged is not None:
+        bad |= flagged
+    image[bad] = 0.0
+    return image
+
+
 def detect(state: FrameState, ctx: RunContext) -> FrameState:
     """Detect sources, measure the FWHM and refine the background with it."""
     cfg = ctx.config
+    image = _detection_image(state)
     sources = detect_sources(
-        state.image,
+        image,
         rms=state.background.rms,
         mask=_bad_pixels(state),
         pixel_flags=state.frame.mask,
         fwhm_px=_fwhm_guess(state, ctx),
         config=cfg.detection,
     )
-    fwhm, how = _measure_fwhm(state, sources, ctx)
+    fwhm, how = _measure_fwhm(state, image, sources, ctx)
     state = state.evolve(sources=sources, fwhm=fwhm).note(f"detection: {len(sources)} sources; {how}")
     refined = False
     if cfg.background.box_size is None:
         box = choose_box_size(state.frame.data.shape, fwhm_px=fwhm.fwhm_px)
         if box != state.background.box_size:
+            image = None  # free it while the maps are rebuilt
             bkg = estimate_background(
                 state.frame.data, mask=state.frame.mask, fwhm_px=fwhm.fwhm_px, config=cfg.background
             )
             state = state.evolve(background=bkg).note(f"background: refined with box {bkg.box_size} px")
             refined = True
+            image = _detection_image(state)
     guess = _fwhm_guess(state, ctx)
     if not refined and abs(fwhm.fwhm_px - guess) <= 0.1 * guess:
         return state  # the first pass already used this background and (nearly) this filter
     sources = detect_sources(
-        state.image,
+        image,
         rms=state.background.rms,
         mask=_bad_pixels(state),
         pixel_flags=state.frame.mask,

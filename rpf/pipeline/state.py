@@ -19,12 +19,15 @@ class FrameState:
 
     Each stage returns a new state with :meth:`evolve`; nothing is mutated,
     so a state can be shipped between Dask workers and a stage retried.
+    After the cosmic-ray stage ``frame.data`` holds the cleaned image and
+    ``frame.mask`` the hits (``COSMIC_RAY`` bits): a state carries one copy
+    of the pixels, its mask and the two background maps, nothing more.
     """
 
     path: str
     frame: Frame | None = None
     background: Any = None
-    cosmics: Any = None
+    cosmic_pixels: int | None = None
     fwhm: Any = None
     sources: QTable | None = None
     phot: QTable | None = None
@@ -51,9 +54,8 @@ class FrameState:
 
     @property
     def image(self) -> np.ndarray:
-        """The cleaned, background-subtracted image used for photometry."""
-        clean = self.cosmics.clean if self.cosmics is not None else self.frame.data
-        return clean - self.background.level
+        """A new array: the (cleaned) frame minus the background level, used for photometry."""
+        return np.subtract(self.frame.data, self.background.level, dtype=np.float32)
 
 
 @dataclass(frozen=True)

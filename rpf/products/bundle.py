@@ -13,8 +13,14 @@ from rpf.products.atomic import atomic_path
 __all__ = ["write_zip"]
 
 
+_COMPRESSED = frozenset({".png", ".jpg", ".jpeg", ".gz", ".fz", ".zip", ".parquet"})
+
+
 def write_zip(paths: Iterable[str | os.PathLike[str]], zip_path: str | os.PathLike[str]) -> Path:
-    """Bundle files (stored by base name, deflated) into ``zip_path`` atomically.
+    """Bundle files (stored by base name) into ``zip_path`` atomically.
+
+    Text and FITS files are deflated; PNG and other already compressed files
+    are stored as they are (deflating them again costs time and gains nothing).
 
     The ZIP itself and repeated names are skipped.
 
@@ -34,5 +40,6 @@ def write_zip(paths: Iterable[str | os.PathLike[str]], zip_path: str | os.PathLi
     with atomic_path(target) as temporary:
         with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
             for path in files:
-                archive.write(path, arcname=path.name)
+                packed = path.suffix.lower() in _COMPRESSED
+                archive.write(path, arcname=path.name, compress_type=zipfile.ZIP_STORED if packed else None)
     return target

@@ -1,4 +1,11 @@
-"""Preview PNG of an image with its detections (matplotlib Agg, no pyplot state)."""
+"""Preview PNG of an image with its detections, drawn with Pillow (no matplotlib).
+
+The frame is block-averaged to at most ``max_size`` pixels a side, stretched
+(zscale + asinh) to 8 bits and drawn with north-up pixel orientation (row 0 at
+the bottom, as in DS9); detections are lime circles, non-finite pixels red.
+Drawing the bytes directly costs ~30 ms and a few MB at 2048², where a
+matplotlib ``imshow`` figure cost ~0.3 s and ~80 MB of float64 resampling.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +14,19 @@ from pathlib import Path
 
 import numpy as np
 from astropy.visualization import AsinhStretch, ZScaleInterval
-from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from PIL import Image, ImageDraw, ImageFont
 
 from rpf.products.atomic import atomic_path
 
 __all__ = ["downsample", "write_preview_png"]
 
 _ZSCALE_SAMPLES = 100_000
+_MIN_SIDE = 512
+_TITLE_PX = 28
+_CIRCLE_PX = 6
+_GRAYS = 254  # palette entries 0..253 are grays; then red and lime
+_RED, _LIME = 254, 255
+_PALETTE = [v for g in np.linspace(0, 255, _GRAYS).round().astype(int) for v in (g, g, g)] + [255, 0, 0, 50, 255, 50]
 
 
 def downsample(image: np.ndarray, *, factor: int) -> np.ndarray:
@@ -49,28 +60,23 @@ def write_preview_png(
     *,
     title: str,
     max_size: int = 1024,
-    dpi: int = 100,
 ) -> Path:
     """Write a zscale + asinh stretched preview with circles on the detections, atomically.
-
-    The image is block-averaged first so that its longest side is at most
-    ``max_size`` pixels (a 4096² frame renders in well under a second);
-    circles stay in original 0-based pixel coordinates.
 
     Parameters
     ----------
     image : numpy.ndarray
-        2-D image (NaN shown in red).
+        2-D image (non-finite pixels shown in red).
     sources_xy : numpy.ndarray or None
-        ``(N, 2)`` 0-based ``x, y`` of detections.
+        ``(N, 2)`` 0-based ``x, y`` of detections, in the pixels of ``image``.
     path : str or os.PathLike
         Output PNG.
     title : str
-        Plot title.
+        Text of the strip above the image (the scale is appended).
     max_size : int
-        Longest side of the rendered image in pixels.
-    dpi : int
-        Resolution of the PNG.
+        Longest side of the drawn image in pixels; larger frames are
+        block-averaged by an integer factor, smaller ones enlarged to at
+        least 512 px (nearest neighbour).
 
     Returns
     -------
@@ -79,21 +85,25 @@ def write_preview_png(
     """
     factor = max(1, int(np.ceil(max(image.shape) / max_size)))
     small = _stretch(downsample(image, factor=factor))
-    height, width = small.shape[0] * factor, small.shape[1] * factor
-    figure = Figure(figsize=(8.0, 8.0 * max(height, 1) / max(width, 1) + 0.6), dpi=dpi)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    axes.imshow(small, origin="lower", cmap=colormaps["gray"].with_extremes(bad="red"), interpolation="nearest",
-                extent=(-0.5, width - 0.5, -0.5, height - 0.5))
+    shade = np.nan_to_num(small[::-1] * (_GRAYS - 1), nan=0.0).astype(np.uint8)  # row 0 at the bottom
+    shade[~np.isfinite(small[::-1])] = _RED
+    zoom = max(1, _MIN_SIDE // max(shade.shape))
+    picture = Image.fromarray(shade, mode="L")
+    if zoom > 1:
+        picture = picture.resize((picture.width * zoom, picture.height * zoom), Image.Resampling.NEAREST)
+    canvas = Image.new("P", (picture.width, picture.height + _TITLE_PX), _GRAYS - 1)
+    canvas.putpalette(_PALETTE)
+    canvas.paste(picture, (0, _TITLE_PX))
+    draw = ImageDraw.Draw(canvas)
+    scale = f"1 px = {factor} image px" if factor > 1 else (f"{zoom} px = 1 image px" if zoom > 1 else "")
+    font = ImageFont.load_default(size=14)
+    draw.text((6, 6), "   ".join(t for t in (title, scale) if t), fill=0, font=font)
     xy = np.empty((0, 2)) if sources_xy is None else np.asarray(sources_xy, dtype=float).reshape(-1, 2)
-    if len(xy):
-        axes.scatter(xy[:, 0], xy[:, 1], s=40, facecolors="none", edgecolors="lime", linewidths=0.6)
-    axes.set_xlim(-0.5, width - 0.5)
-    axes.set_ylim(-0.5, height - 0.5)
-    axes.set_title(title)
-    axes.set_xlabel("x (pixel)")
-    axes.set_ylabel("y (pixel)")
-    figure.subplots_adjust(left=0.09, right=0.98, bottom=0.07, top=0.95)  # fixed: tight_layout costs ~0.2 s
+    per_pixel = zoom / factor
+    top = _TITLE_PX + picture.height  # bottom edge of the image in canvas rows
+    for x, y in xy[np.isfinite(xy).all(axis=1)]:
+        cx, cy = (x + 0.5) * per_pixel, top - (y + 0.5) * per_pixel
+        draw.ellipse((cx - _CIRCLE_PX, cy - _CIRCLE_PX, cx + _CIRCLE_PX, cy + _CIRCLE_PX), outline=_LIME)
     with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=dpi)
+        canvas.save(temporary, format="PNG", compress_level=1)
     return Path(path)

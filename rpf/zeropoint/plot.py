@@ -69,4 +69,4 @@ def plot_zero_point(fit: ZeroPointFit, path: str | os.PathLike[str], *, title: s
         f" ± {fit.color_term_err:.4f}   N = {fit.n_calib_stars}   rms = {fit.rms:.4f} mag"
     )
     fig.suptitle(f"{title}\n{summary}" if title else summary, fontsize=10)
-    fig.savefig(os.fspath(path), dpi=100)
+    fig.savefig(os.fspath(path), dpi=100, pil_kwargs={"compress_level": 1})
