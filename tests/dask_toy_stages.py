@@ -25,6 +25,19 @@ def toy_load(state, ctx):
     return state.evolve(limiting_mag=float(np.mean(data))).note("toy load")
 
 
+def toy_threads(state, ctx):
+    """Note when the frame started, and how many OpenMP threads its task may use."""
+    from threadpoolctl import threadpool_info
+
+    threads = min((p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"), default=None)
+    return state.note(f"toy start {time.time():.6f}; openmp threads {threads}")
+
+
+def toy_end(state, ctx):
+    """Note when the frame's last stage ran."""
+    return state.note(f"toy end {time.time():.6f}")
+
+
 def toy_slow(state, ctx):
     """Sleep ``$RPF_TOY_SLEEP`` seconds (default 0.8)."""
     time.sleep(float(os.environ.get("RPF_TOY_SLEEP", "0.8")))
@@ -37,3 +50,4 @@ def toy_astrometry(state, ctx):
 
 
 TOY = (("load", toy_load), ("slow", toy_slow), ("astrometry", toy_astrometry))
+TIMED = (("load", toy_load), ("threads", toy_threads), ("slow", toy_slow), ("end", toy_end))

@@ -10,6 +10,7 @@ import pytest
 from astropy.io import fits
 
 from rpf.calibration import MasterFrames, build_masters, calibrate, combine_stack
+from rpf.calibration.combine import _sort_stack
 from rpf.config import CalibrationConfig, HeaderDefaults, PipelineConfig
 from rpf.errors import CalibrationError
 from rpf.flags import SourceFlag
@@ -239,3 +240,17 @@ def test_combine_stack_2048_square_10_frames_without_copying_the_stack() -> None
     assert combined.shape == (2048, 2048) and combined.dtype == np.float32
     np.testing.assert_array_equal(combined, 1004.5)
     assert peak < 0.75 * 10 * 2048 * 2048 * 4  # far less than one float32 copy of the stack
+
+
+def test_sorting_network_sorts_like_numpy_and_small_stacks_give_the_median() -> None:
+    rng = np.random.default_rng(8)
+    for n in (1, 2, 3, 4, 7, 12, 25, 32, 40):  # 40: past the network, numpy's sort
+        stack = rng.normal(size=(n, 30, 20)).astype(np.float32)
+        stack[0, 0, :4] = np.inf
+        ordered = stack.copy()
+        _sort_stack(ordered)
+        np.testing.assert_array_equal(ordered, np.sort(stack, axis=0))
+        finite = rng.normal(size=(n, 30, 20)).astype(np.float32)
+        np.testing.assert_array_equal(
+            combine_stack(finite, clip_sigma=1e6, method="median"), np.median(finite, axis=0).astype(np.float32)
+        )

@@ -152,3 +152,13 @@ def test_bad_gain():
         clean_cosmic_rays(
             np.zeros((32, 32), np.float32), gain=0.0, read_noise=5.0, saturation=1e5, config=CosmicsConfig()
         )
+
+
+def test_default_workers_follow_the_openmp_limit():
+    from threadpoolctl import threadpool_limits
+
+    from rpf.cosmics import _openmp_threads
+
+    with threadpool_limits(limits=1, user_api="openmp"):
+        assert _openmp_threads() == 1  # one tile at a time inside a one-core Dask task
+    assert _openmp_threads() >= 1

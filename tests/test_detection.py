@@ -7,6 +7,7 @@ from scipy.spatial import cKDTree
 from rpf.background import estimate_background
 from rpf.config import BackgroundConfig, DetectionConfig
 from rpf.detection import FwhmEstimate, detect_sources, estimate_fwhm
+from rpf.detection.fwhm import _moffat, _moffat_jacobian, _subpixel_grid
 from rpf.errors import PhotometryError
 from rpf.flags import SourceFlag
 from rpf.simulate import InstrumentModel, simulate_frame
@@ -109,3 +110,14 @@ def test_no_source_raises():
         detect_sources(noise, rms=1.0, config=DetectionConfig(threshold_sigma=50.0))
     with pytest.raises(PhotometryError):
         detect_sources(noise[None], rms=1.0, config=DetectionConfig())
+
+
+def test_moffat_jacobian_matches_finite_differences():
+    grid = _subpixel_grid(5)
+    params = np.array([[100.0, 0.3, -0.2, np.log(2.0), np.log(2.5), 1.0], [50.0, -0.1, 0.4, np.log(3.0), 0.2, -2.0]])
+    analytic = _moffat_jacobian(params, grid)
+    for k in range(6):
+        step = np.zeros_like(params)
+        step[:, k] = 1e-6 * np.maximum(np.abs(params[:, k]), 1.0)
+        numeric = (_moffat(params + step, grid) - _moffat(params - step, grid)) / (2 * step[:, k, None])
+        np.testing.assert_allclose(analytic[:, :, k], numeric, atol=1e-6 * np.abs(numeric).max())

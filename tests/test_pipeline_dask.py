@@ -18,7 +18,7 @@ import dask
 import numpy as np
 import pytest
 from astropy.io import fits
-from dask_toy_stages import TOY
+from dask_toy_stages import TIMED, TOY
 from distributed import Client
 
 from rpf.config import ExecutionConfig, PipelineConfig
@@ -285,3 +285,24 @@ def test_local_cluster_equals_eager_and_isolates_a_corrupt_frame(demo, tmp_path)
             else:
                 assert np.array_equal(a, b)
         assert done[str(path)].zero_point == eager.metadata["zero_point"] is not None
+
+
+def test_frames_run_depth_first_on_one_core_each(tmp_path, monkeypatch):
+    """One worker thread finishes a frame before it starts the next; each task sees one OpenMP thread."""
+    monkeypatch.setenv("RPF_TOY_SLEEP", "0.2")
+    paths = _toy_frames(tmp_path / "raw", 5)
+    config = PipelineConfig().replace(
+        execution={"n_workers": 1, "threads_per_worker": 1, "processes": False, "dashboard_address": None}, **QUIET
+    )
+    with open_client(config.execution) as client:
+        events = list(run(paths, config=config, out_dir=tmp_path / "out", client=client, stages=TIMED))
+    assert events[-1].n_ok == 5
+    spans = []
+    for path in paths:
+        log = (tmp_path / "out" / f"{path.stem}.log").read_text()
+        start = float(log.split("toy start ")[1].split(";")[0])
+        end = float(log.split("toy end ")[1].split()[0])
+        assert "openmp threads 1" in log
+        spans.append((start, end))
+    # depth first: each frame ends before the next one starts, in the order given
+    assert all(spans[i][1] <= spans[i + 1][0] for i in range(len(spans) - 1)), spans
