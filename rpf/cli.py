@@ -25,7 +25,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pixel-scale", type=float, metavar="ARCSEC", help="approximate pixel scale (arcsec/pixel)")
     p.add_argument("--offline", action="store_true", help="never touch the network")
     p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (tcp://host:8786)")
-    p.add_argument("--workers", type=int, metavar="N", help="workers of the local cluster")
+    p.add_argument("--workers", type=int, metavar="N", help="workers of the local cluster (default: one per core)")
     p.add_argument("--config", type=Path, metavar="FILE", help="pipeline parameters (TOML, YAML or JSON)")
     p.add_argument("--psf", action="store_true", help="PSF photometry as well as aperture photometry")
     p.add_argument("--manual-wcs", action="store_true", help="use --ra/--dec/--pixel-scale as the WCS itself")
@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--frames", type=int, default=4, help="number of simulated frames")
     demo.add_argument("--size", type=int, default=1024, help="frame size in pixels")
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--workers", type=int, default=2)
+    demo.add_argument("--workers", type=int, help="workers of the local cluster (default: one per core)")
 
     cfg = sub.add_parser("config", help="print or write the default configuration")
     cfg.add_argument("--write", type=Path, metavar="FILE", help="write it here (.toml, .yaml or .json)")
@@ -113,7 +113,7 @@ def _demo(args: argparse.Namespace) -> int:
     paths = write_demo_dataset(raw, n_frames=args.frames, seed=args.seed, shape=(args.size, args.size))
     config = PipelineConfig().replace(
         catalogs={"catalog_file": str(paths["catalog"]), "reference": "file", "offline": True},
-        execution={"n_workers": args.workers},
+        execution={"n_workers": args.workers or None},
     )
     return run_with_progress(
         paths["science"],

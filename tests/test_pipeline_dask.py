@@ -306,3 +306,17 @@ def test_frames_run_depth_first_on_one_core_each(tmp_path, monkeypatch):
         spans.append((start, end))
     # depth first: each frame ends before the next one starts, in the order given
     assert all(spans[i][1] <= spans[i + 1][0] for i in range(len(spans) - 1)), spans
+
+
+def test_automatic_worker_count_is_one_per_core_and_no_more_than_frames(tmp_path):
+    from rpf.pipeline.runner import _make_run
+
+    cores = len(os.sched_getaffinity(0))
+    assert ExecutionConfig().local_workers == cores and ExecutionConfig(n_workers=3).local_workers == 3
+    options = {"config": None, "out_dir": tmp_path, "bias": (), "dark": (), "flat": (), "client": None,
+               "scheduler": None, "stages": TOY, "lightcurves": False, "differential": False}
+    assert _make_run([tmp_path / "a.fits"], **options)._execution().n_workers == 1
+    many = [tmp_path / f"{i}.fits" for i in range(cores + 3)]
+    assert _make_run(many, **options)._execution().n_workers == cores
+    fixed = PipelineConfig().replace(execution={"n_workers": 5})
+    assert _make_run([tmp_path / "a.fits"], **{**options, "config": fixed})._execution().n_workers == 5

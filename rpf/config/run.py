@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from rpf.config.image import _check
@@ -17,8 +18,10 @@ class ExecutionConfig:
     ----------
     scheduler : str or None
         Address of an existing Dask scheduler (else ``RPF_SCHEDULER`` or a local cluster).
-    n_workers : int
-        Workers of the local cluster.
+    n_workers : int or None
+        Workers of the local cluster; ``None`` (default): one per core this
+        process may run on (``os.sched_getaffinity``), since each worker
+        thread processes one frame on one core.
     threads_per_worker : int
         Threads per local worker.
     memory_limit : str
@@ -36,7 +39,7 @@ class ExecutionConfig:
     """
 
     scheduler: str | None = None
-    n_workers: int = 2
+    n_workers: int | None = None
     threads_per_worker: int = 1
     memory_limit: str = "auto"
     retries: int = 2
@@ -44,8 +47,15 @@ class ExecutionConfig:
     dashboard_address: str | None = ":8787"
     share_references: bool = True
 
+    @property
+    def local_workers(self) -> int:
+        """Workers to start for a local cluster: ``n_workers``, else one per usable core."""
+        if self.n_workers is not None:
+            return self.n_workers
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
     def __post_init__(self) -> None:
-        _check(self.n_workers >= 1, "execution.n_workers must be >= 1")
+        _check(self.n_workers is None or self.n_workers >= 1, "execution.n_workers must be >= 1 or None")
         _check(self.threads_per_worker >= 1, "execution.threads_per_worker must be >= 1")
         _check(self.retries >= 0, "execution.retries must be >= 0")
 

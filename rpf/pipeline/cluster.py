@@ -152,7 +152,7 @@ def open_client(execution: ExecutionConfig, *, scheduler: str | None = None, tim
         return
     with dask.config.set(LOCAL_SCHEDULER_CONFIG):
         cluster = LocalCluster(
-            n_workers=execution.n_workers,
+            n_workers=execution.local_workers,
             threads_per_worker=execution.threads_per_worker,
             memory_limit=execution.memory_limit,
             processes=execution.processes,

@@ -17,12 +17,13 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from distributed import Client, Future, as_completed
 
-from rpf.config import PipelineConfig
+from rpf.config import ExecutionConfig, PipelineConfig
 from rpf.pipeline.cluster import cluster_info, open_client
 from rpf.pipeline.events import (
     Event,
@@ -106,7 +107,7 @@ class _Run:
         """Run the frames and yield the events as they happen."""
         start = time.perf_counter()
         with ExitStack() as stack:
-            client = self.client or stack.enter_context(open_client(self.config.execution, scheduler=self.scheduler))
+            client = self.client or stack.enter_context(open_client(self._execution(), scheduler=self.scheduler))
             info = cluster_info(client)
             yield RunStarted(
                 run_id=self.run_id,
@@ -137,6 +138,13 @@ class _Run:
             threading.Thread(target=self._feed, args=(self._completed,), daemon=True, name="rpf-as-completed").start()
             results = yield from self._stream({f.key: i for i, f in enumerate(self._futures)})
             yield self._finish(results, time.perf_counter() - start)
+
+    def _execution(self) -> ExecutionConfig:
+        """Return the execution settings, with no more local workers than frames when the count is automatic."""
+        execution = self.config.execution
+        if execution.n_workers is None:
+            execution = replace(execution, n_workers=min(execution.local_workers, max(1, len(self.paths))))
+        return execution
 
     def _cancel_unfinished(self) -> None:
         unfinished = [f for f in self._futures if not f.done()]
