@@ -72,7 +72,8 @@ def write_preview_png(
     path : str or os.PathLike
         Output PNG.
     title : str
-        Text of the strip above the image (the scale is appended).
+        Text of the strip above the image (the number of detections and the
+        scale are appended).
     max_size : int
         Longest side of the drawn image in pixels; larger frames are
         block-averaged by an integer factor, smaller ones enlarged to at
@@ -91,19 +92,19 @@ def write_preview_png(
     picture = Image.fromarray(shade, mode="L")
     if zoom > 1:
         picture = picture.resize((picture.width * zoom, picture.height * zoom), Image.Resampling.NEAREST)
+    xy = np.empty((0, 2)) if sources_xy is None else np.asarray(sources_xy, dtype=float).reshape(-1, 2)
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    circles = ImageDraw.Draw(picture)  # drawn on the image itself: clipped at its edges
+    per_pixel = zoom / factor
+    for x, y in xy:
+        cx, cy = (x + 0.5) * per_pixel, picture.height - (y + 0.5) * per_pixel
+        circles.ellipse((cx - _CIRCLE_PX, cy - _CIRCLE_PX, cx + _CIRCLE_PX, cy + _CIRCLE_PX), outline=_LIME)
     canvas = Image.new("P", (picture.width, picture.height + _TITLE_PX), _GRAYS - 1)
     canvas.putpalette(_PALETTE)
-    canvas.paste(picture, (0, _TITLE_PX))
-    draw = ImageDraw.Draw(canvas)
+    canvas.paste(picture, (0, _TITLE_PX))  # the L values are palette indices
     scale = f"1 px = {factor} image px" if factor > 1 else (f"{zoom} px = 1 image px" if zoom > 1 else "")
-    font = ImageFont.load_default(size=14)
-    draw.text((6, 6), "   ".join(t for t in (title, scale) if t), fill=0, font=font)
-    xy = np.empty((0, 2)) if sources_xy is None else np.asarray(sources_xy, dtype=float).reshape(-1, 2)
-    per_pixel = zoom / factor
-    top = _TITLE_PX + picture.height  # bottom edge of the image in canvas rows
-    for x, y in xy[np.isfinite(xy).all(axis=1)]:
-        cx, cy = (x + 0.5) * per_pixel, top - (y + 0.5) * per_pixel
-        draw.ellipse((cx - _CIRCLE_PX, cy - _CIRCLE_PX, cx + _CIRCLE_PX, cy + _CIRCLE_PX), outline=_LIME)
+    text = "   ".join(t for t in (title, f"{len(xy)} detections" if sources_xy is not None else "", scale) if t)
+    ImageDraw.Draw(canvas).text((6, 6), text, fill=0, font=ImageFont.load_default(size=14))
     with atomic_path(path) as temporary:
         canvas.save(temporary, format="PNG", compress_level=1)
     return Path(path)
