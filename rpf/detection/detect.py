@@ -100,7 +100,7 @@ def detect_sources(
     fwhm = _DEFAULT_FWHM_PX if fwhm_px is None else float(fwhm_px)
     ignore = ~np.isfinite(image)
     if mask is not None:
-        ignore |= np.asarray(mask) != 0
+        np.logical_or(ignore, mask, out=ignore)  # nonzero = ignored, without a temporary
     if image.dtype == np.float32 and image.flags.c_contiguous and not np.any(image[ignore]):
         clean = image  # the ignored pixels already hold 0: no frame-sized copy
     else:
@@ -178,16 +178,21 @@ def _source_flags(
 def _pixel_flags(
     pixel_flags: np.ndarray, segmap: np.ndarray, x: np.ndarray, y: np.ndarray, n: int, *, radius: float
 ) -> np.ndarray:
-    """OR the per-pixel flag bits found in each footprint or within ``radius`` of each centre."""
+    """OR the per-pixel flag bits found in each footprint or within ``radius`` of each centre.
+
+    Works on the coordinates of the flagged pixels (few), not on frame-sized maps per bit.
+    """
     flags = np.zeros(n, dtype=np.uint16)
-    centres = np.column_stack([x, y])
-    for bit in _PIXEL_FLAG_BITS:
-        hit = (pixel_flags & np.uint16(bit)) != 0
-        if not hit.any():
-            continue
-        labels = segmap[hit]
-        in_footprint = np.bincount(labels[labels > 0], minlength=n + 1)[1:] > 0
-        rows, cols = np.nonzero(hit)
-        distance, _ = cKDTree(np.column_stack([cols, rows])).query(centres, distance_upper_bound=radius)
-        flags[in_footprint | np.isfinite(distance)] |= np.uint16(bit)
+    wanted = np.uint16(sum(_PIXEL_FLAG_BITS))
+    rows, cols = np.nonzero(pixel_flags & wanted)
+    if rows.size == 0:
+        return flags
+    bits = pixel_flags[rows, cols] & wanted
+    labels = segmap[rows, cols].astype(np.int64)
+    inside = labels > 0
+    np.bitwise_or.at(flags, labels[inside] - 1, bits[inside])
+    pairs = cKDTree(np.column_stack([x, y])).sparse_distance_matrix(
+        cKDTree(np.column_stack([cols, rows])), radius, output_type="ndarray"
+    )
+    np.bitwise_or.at(flags, pairs["i"], bits[pairs["j"]])
     return flags

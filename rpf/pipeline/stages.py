@@ -167,25 +167,24 @@ def _moment_fwhm(sources: QTable, n_brightest: int = 10) -> float | None:
     return float(np.median(sizes)) if sizes.size else None
 
 
-def _detection_image(state: FrameState) -> np.ndarray:
-    """Return the background-subtracted image with bad and non-finite pixels set to 0 (a new array)."""
+def _detection_image(state: FrameState, bad: np.ndarray | None) -> np.ndarray:
+    """Return the background-subtracted image with ``bad`` and non-finite pixels set to 0 (a new array)."""
     image = state.image
-    bad = ~np.isfinite(image)
-    flagged = _bad_pixels(state)
-    if flagged is not None:
-        bad |= flagged
-    image[bad] = 0.0
+    image[~np.isfinite(image)] = 0.0
+    if bad is not None:
+        image[bad] = 0.0
     return image
 
 
 def detect(state: FrameState, ctx: RunContext) -> FrameState:
     """Detect sources, measure the FWHM and refine the background with it."""
     cfg = ctx.config
-    image = _detection_image(state)
+    bad = _bad_pixels(state)
+    image = _detection_image(state, bad)
     sources = detect_sources(
         image,
         rms=state.background.rms,
-        mask=_bad_pixels(state),
+        mask=bad,
         pixel_flags=state.frame.mask,
         fwhm_px=_fwhm_guess(state, ctx),
         config=cfg.detection,
@@ -202,14 +201,14 @@ def detect(state: FrameState, ctx: RunContext) -> FrameState:
             )
             state = state.evolve(background=bkg).note(f"background: refined with box {bkg.box_size} px")
             refined = True
-            image = _detection_image(state)
+            image = _detection_image(state, bad)
     guess = _fwhm_guess(state, ctx)
     if not refined and abs(fwhm.fwhm_px - guess) <= 0.1 * guess:
         return state  # the first pass already used this background and (nearly) this filter
     sources = detect_sources(
         image,
         rms=state.background.rms,
-        mask=_bad_pixels(state),
+        mask=bad,
         pixel_flags=state.frame.mask,
         fwhm_px=fwhm.fwhm_px,
         config=cfg.detection,
