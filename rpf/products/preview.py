@@ -88,7 +88,7 @@ def write_preview_png(
     small = _stretch(downsample(image, factor=factor))
     shade = np.nan_to_num(small[::-1] * (_GRAYS - 1), nan=0.0).astype(np.uint8)  # row 0 at the bottom
     shade[~np.isfinite(small[::-1])] = _RED
-    zoom = max(1, _MIN_SIDE // max(shade.shape))
+    zoom = max(1, -(-_MIN_SIDE // max(shade.shape)))  # small frames enlarged to at least _MIN_SIDE
     picture = Image.fromarray(shade, mode="L")
     if zoom > 1:
         picture = picture.resize((picture.width * zoom, picture.height * zoom), Image.Resampling.NEAREST)
