@@ -3,7 +3,7 @@
 Fills a temporary cache with realistic catalogue densities for a 0.25 deg
 field (Gaia 20 000 rows, SIMBAD 3 000, VSX 300, SkyBoT 30, Milliquas 100,
 Astro-Colibri 5), then times ``get_reference`` + ``crossmatch_sources`` +
-``match_reference`` (no network: every answer comes from the cache).
+``rpf.skymatch.match_sky`` (no network: every answer comes from the cache).
 Writes ``benchmarks/results/bench_crossmatch.json``.
 
 Run: ``.venv/bin/python benchmarks/bench_crossmatch.py``
@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from rpf.catalogs import PROVIDERS, CatalogCache, Cone, crossmatch_sources, get_reference, match_reference
+from rpf.catalogs import PROVIDERS, CatalogCache, Cone, crossmatch_sources, get_reference
 from rpf.catalogs.gaia import reference_columns
 from rpf.config import CatalogConfig
+from rpf.skymatch import match_sky
 
 RA, DEC, RADIUS, MJD, SITE = 150.0, 2.0, 0.25, 60677.0, (43.75, 6.92, 1270.0)
 ROWS = {"simbad": 3000, "vsx": 300, "skybot": 30, "milliquas": 100, "colibri": 5}
@@ -87,7 +88,7 @@ def main() -> dict:
         for _ in range(5):
             start = time.perf_counter()
             ref = get_reference(RA, DEC, RADIUS, epoch_mjd=MJD, config=config)
-            si, _ = match_reference(sources, ref, radius_arcsec=1.5)
+            si, _ = match_sky(sources["ra"], sources["dec"], ref["ra"], ref["dec"], radius_arcsec=1.5)
             labels, reports = crossmatch_sources(sources, mjd=MJD, site=SITE, fwhm_arcsec=2.5, wcs_rms_arcsec=0.3,
                                                  config=config)
             timings.append(time.perf_counter() - start)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rpf import __version__
-from rpf.config import PipelineConfig, load_config
+from rpf.config import PipelineConfig, load_config, option_type
 from rpf.errors import ConfigError, RPFError
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -20,12 +20,15 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dark", nargs="+", default=[], metavar="FILE", help="dark frames")
     p.add_argument("--flat", nargs="+", default=[], metavar="FILE", help="flat frames")
     p.add_argument("--catalog", metavar="FILE", help="local reference catalogue (Gaia DR3 column names)")
-    p.add_argument("--ra", help="approximate pointing RA (degrees or h:m:s)")
-    p.add_argument("--dec", help="approximate pointing Dec (degrees or d:m:s)")
-    p.add_argument("--pixel-scale", type=float, metavar="ARCSEC", help="approximate pixel scale (arcsec/pixel)")
+    p.add_argument("--ra", type=option_type("astrometry", "ra"),
+                   help="approximate pointing RA (degrees, or hours as h:m:s / 'h m s')")
+    p.add_argument("--dec", type=option_type("astrometry", "dec"), help="approximate pointing Dec (degrees or d:m:s)")
+    p.add_argument("--pixel-scale", type=option_type("astrometry", "pixel_scale"), metavar="ARCSEC",
+                   help="approximate pixel scale (arcsec/pixel)")
     p.add_argument("--offline", action="store_true", help="never touch the network")
     p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (tcp://host:8786)")
-    p.add_argument("--workers", type=int, metavar="N", help="workers of the local cluster (default: one per core)")
+    p.add_argument("--workers", type=option_type("execution", "n_workers"), metavar="N",
+                   help="workers of the local cluster (default: one per core)")
     p.add_argument("--config", type=Path, metavar="FILE", help="pipeline parameters (TOML, YAML or JSON)")
     p.add_argument("--psf", action="store_true", help="PSF photometry as well as aperture photometry")
     p.add_argument("--manual-wcs", action="store_true", help="use --ra/--dec/--pixel-scale as the WCS itself")
@@ -47,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--frames", type=int, default=4, help="number of simulated frames")
     demo.add_argument("--size", type=int, default=1024, help="frame size in pixels")
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--workers", type=int, help="workers of the local cluster (default: one per core)")
+    demo.add_argument("--workers", type=option_type("execution", "n_workers"),
+                      help="workers of the local cluster (default: one per core)")
 
     cfg = sub.add_parser("config", help="print or write the default configuration")
     cfg.add_argument("--write", type=Path, metavar="FILE", help="write it here (.toml, .yaml or .json)")
@@ -65,12 +69,13 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
     """Merge ``--config`` with the command-line options (options win)."""
     config = load_config(args.config)
     changes: dict[str, dict] = {}
-    astrometry = {k: v for k, v in (("ra", args.ra), ("dec", args.dec), ("pixel_scale", args.pixel_scale)) if v}
+    options = (("ra", args.ra), ("dec", args.dec), ("pixel_scale", args.pixel_scale))
+    astrometry = {k: v for k, v in options if v is not None}
     if args.manual_wcs:
         astrometry["mode"] = "manual"
     if astrometry:
         changes["astrometry"] = astrometry
-    if args.pixel_scale:
+    if args.pixel_scale is not None:
         changes["header"] = {"pixel_scale": args.pixel_scale}
     catalogs = {}
     if args.catalog:
@@ -82,7 +87,7 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
     execution = {}
     if args.scheduler:
         execution["scheduler"] = args.scheduler
-    if args.workers:
+    if args.workers is not None:
         execution["n_workers"] = args.workers
     if execution:
         changes["execution"] = execution
@@ -113,7 +118,7 @@ def _demo(args: argparse.Namespace) -> int:
     paths = write_demo_dataset(raw, n_frames=args.frames, seed=args.seed, shape=(args.size, args.size))
     config = PipelineConfig().replace(
         catalogs={"catalog_file": str(paths["catalog"]), "reference": "file", "offline": True},
-        execution={"n_workers": args.workers or None},
+        execution={"n_workers": args.workers},
     )
     return run_with_progress(
         paths["science"],

@@ -2,8 +2,9 @@
 
 Pure functions over per-frame catalogues (no Dask, no I/O except
 :func:`write_lightcurves_csv`).  Stars are identified by sky position:
-frames are taken in time order and each source joins the nearest known
-star within the match radius (one source per star per frame), otherwise it
+frames are taken in time order and each source joins a known star when the
+two are mutual nearest neighbours within the match radius
+(:func:`rpf.skymatch.match_sky`: one source per star per frame), otherwise it
 starts a new star, so a transient gets its own star from the frame it first
 appears in.  Ensemble differential photometry removes, per frame, the mean
 offset of a set of comparison stars (chosen automatically as bright,
@@ -20,9 +21,9 @@ from typing import Any
 
 import numpy as np
 from astropy.table import Table
-from scipy.spatial import cKDTree
 
 from rpf.errors import PhotometryError
+from rpf.skymatch import match_sky, unit_vectors
 
 __all__ = [
     "LIGHTCURVE_COLUMNS",
@@ -90,11 +91,6 @@ class FramePhotometry:
         )
 
 
-def _unit_vectors(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
-    r, d = np.radians(ra), np.radians(dec)
-    return np.column_stack([np.cos(d) * np.cos(r), np.cos(d) * np.sin(r), np.sin(d)])
-
-
 def _time_order(frames: Sequence[FramePhotometry]) -> list[int]:
     return sorted(range(len(frames)), key=lambda i: (frames[i].mjd is None, frames[i].mjd or 0.0, i))
 
@@ -119,22 +115,17 @@ def cross_identify(
     ra, dec : ndarray
         Mean position of each star (degrees).
     """
-    chord = 2 * np.sin(np.radians(radius_arcsec / 3600.0) / 2)
     sums = np.empty((0, 3))
     ids: list[np.ndarray] = [np.full(len(f.ra), -1, np.int64) for f in frames]
     for i in _time_order(frames):
         frame = frames[i]
         good = np.flatnonzero(np.isfinite(frame.ra) & np.isfinite(frame.dec))
-        xyz = _unit_vectors(frame.ra[good], frame.dec[good])
+        xyz = unit_vectors(frame.ra[good], frame.dec[good])
         star = np.full(len(good), -1, np.int64)
         if len(sums):
-            known = sums / np.linalg.norm(sums, axis=1, keepdims=True)
-            dist, nearest = cKDTree(known).query(xyz, distance_upper_bound=chord)
-            taken: set[int] = set()
-            for k in np.argsort(dist):
-                if np.isfinite(dist[k]) and int(nearest[k]) not in taken:
-                    star[k] = nearest[k]
-                    taken.add(int(nearest[k]))
+            star_ra, star_dec = _radec(sums)
+            source, known = match_sky(frame.ra[good], frame.dec[good], star_ra, star_dec, radius_arcsec=radius_arcsec)
+            star[source] = known
         new = star < 0
         star[new] = np.arange(len(sums), len(sums) + new.sum())
         sums = np.vstack([sums, np.zeros((new.sum(), 3))])
@@ -142,10 +133,14 @@ def cross_identify(
         ids[i][good] = star
     if not len(sums):
         return ids, np.empty(0), np.empty(0)
-    unit = sums / np.linalg.norm(sums, axis=1, keepdims=True)
-    ra = np.degrees(np.arctan2(unit[:, 1], unit[:, 0])) % 360.0
-    dec = np.degrees(np.arcsin(np.clip(unit[:, 2], -1, 1)))
+    ra, dec = _radec(sums)
     return ids, ra, dec
+
+
+def _radec(sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the mean direction (degrees) of sums of unit vectors."""
+    unit = sums / np.linalg.norm(sums, axis=1, keepdims=True)
+    return np.degrees(np.arctan2(unit[:, 1], unit[:, 0])) % 360.0, np.degrees(np.arcsin(np.clip(unit[:, 2], -1, 1)))
 
 
 def _matrices(
@@ -254,11 +249,10 @@ def _user_comparison(comparison: Sequence[Any], ra: np.ndarray, dec: np.ndarray,
                 raise PhotometryError(f"differential photometry: no star number {star}")
         else:
             c_ra, c_dec = (float(v) for v in item)
-            target = _unit_vectors(np.array([c_ra]), np.array([c_dec]))[0]
-            sep = np.degrees(np.arccos(np.clip(_unit_vectors(ra, dec) @ target, -1, 1)))
-            star = int(np.argmin(sep)) if len(sep) else -1
-            if star < 0 or sep[star] * 3600 > radius_arcsec:
+            _, found = match_sky([c_ra], [c_dec], ra, dec, radius_arcsec=radius_arcsec)
+            if found.size == 0:
                 raise PhotometryError(f"differential photometry: no star within {radius_arcsec}\" of {c_ra}, {c_dec}")
+            star = int(found[0])
         chosen.append(star)
     if len(chosen) < 1:
         raise PhotometryError("differential photometry: empty list of comparison stars")

@@ -11,13 +11,12 @@ from astropy.wcs import WCS
 from rpf.astrometry import (
     header_wcs,
     manual_wcs,
-    parse_dec,
-    parse_ra,
     sky_coordinates,
     wcs_geometry,
     wcs_to_header,
 )
-from rpf.errors import AstrometryError
+from rpf.coords import parse_dec, parse_ra
+from rpf.errors import AstrometryError, ConfigError
 from rpf.simulate.wcs import make_tan_wcs
 
 M13 = os.path.join(os.path.dirname(astropy.__file__), "io/fits/hdu/compressed/tests/data/m13.fits")
@@ -94,7 +93,7 @@ def test_parse_angles():
     assert parse_ra("22:04:08") == pytest.approx(331.0333, abs=1e-3)
     assert parse_ra(331.5) == 331.5
     assert parse_dec("-00:55:31") == pytest.approx(-0.92528, abs=1e-4)
-    with pytest.raises(AstrometryError):
+    with pytest.raises(ConfigError, match="95"):
         parse_dec("95")
     with pytest.raises(AstrometryError):
         manual_wcs(ra=1, dec=2, pixel_scale=0.0, shape=(10, 10))

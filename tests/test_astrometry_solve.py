@@ -11,9 +11,10 @@ import sep
 from astropy.io import fits
 from astropy.table import QTable, Table
 
-from rpf.astrometry import manual_wcs, read_tycho2_cone, solve_wcs, wcs_to_header
+from rpf.astrometry import manual_wcs, solve_wcs, wcs_to_header
 from rpf.config import AstrometryConfig
 from rpf.frame import FrameMeta
+from rpf.index_files import read_tycho2_cone
 from rpf.simulate import random_star_catalog, simulate_frame
 from rpf.simulate.wcs import make_tan_wcs, offset_pointing
 

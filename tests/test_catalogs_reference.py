@@ -9,9 +9,10 @@ import pytest
 from astropy.table import Table
 from catalog_services import serve_all, service_config
 
-from rpf.catalogs import band_column, get_reference, read_catalog_file, read_tycho2
+from rpf.catalogs import band_column, get_reference, read_catalog_file
 from rpf.config import CatalogConfig
 from rpf.errors import CatalogError
+from rpf.index_files import read_tycho2_cone
 
 M13 = (250.4235, 36.4613)
 
@@ -69,7 +70,7 @@ def test_offline_default_is_tycho2_from_the_installed_index_files(tmp_path):
 
 def test_tycho2_finds_a_known_bright_star():
     # Altair (HD 187642), V_T ~ 0.9 at 297.6958 +8.8683 (J2000)
-    stars = read_tycho2(297.6958, 8.8683, 0.05, index_dir="/usr/share/astrometry")
+    stars = read_tycho2_cone(297.6958, 8.8683, 0.05, index_dir="/usr/share/astrometry")
     assert len(stars) >= 1
     k = int(np.argmin(stars["VT_mag"]))
     assert stars["VT_mag"][k] < 1.5

@@ -62,7 +62,7 @@ def test_options_become_configuration(tmp_path):
     ])
     config = config_from_args(args)
     assert config.detection.threshold_sigma == 4.0 and config.astrometry.time_limit_s == 7
-    assert (config.astrometry.ra, config.astrometry.dec, config.astrometry.pixel_scale) == ("10:00:00", "-5.5", 0.8)
+    assert (config.astrometry.ra, config.astrometry.dec, config.astrometry.pixel_scale) == (150.0, -5.5, 0.8)
     assert config.astrometry.mode == "manual" and config.header.pixel_scale == 0.8
     assert config.catalogs.catalog_file == "gaia.csv" and config.catalogs.reference == "file"
     assert config.catalogs.offline and config.psf.enabled

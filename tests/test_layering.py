@@ -12,14 +12,31 @@ import rpf
 ROOT = Path(rpf.__file__).parent
 
 
-def _imports(path: Path) -> set[str]:
+NETWORK = ("astroquery", "requests", "httpx", "urllib3", "urllib", "http.client", "socket", "aiohttp", "ftplib")
+"""Modules that reach the network: only ``rpf/catalogs`` may import them."""
+STAGES = ("rpf.astrometry", "rpf.calibration", "rpf.detection", "rpf.photometry", "rpf.zeropoint", "rpf.io",
+          "rpf.pipeline", "rpf.background", "rpf.cosmics", "rpf.lightcurves", "rpf.transients", "rpf.products")
+"""Stage packages and modules: the catalogue layer sits below them and never imports them."""
+
+
+def _modules(path: Path) -> set[str]:
+    """Return the full names of the modules a file imports (``from a.b import c`` gives ``a.b`` and ``a.b.c``)."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            names.update(a.name.split(".")[0] for a in node.names)
+            names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
     return names
+
+
+def _imports(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in _modules(path)}
+
+
+def _under(names: set[str], prefixes: tuple[str, ...]) -> set[str]:
+    return {n for n in names if any(n == p or n.startswith(p + ".") for p in prefixes)}
 
 
 def test_every_module_imports_without_ui_packages():
@@ -41,7 +58,21 @@ def test_dask_only_in_pipeline_and_network_only_in_catalogs():
         if not rel.startswith("pipeline/"):
             assert not names & {"dask", "distributed"}, rel
         if not rel.startswith("catalogs/"):
-            assert not names & {"astroquery", "requests", "httpx", "urllib3"}, rel
+            assert not _under(_modules(path), NETWORK), rel
+
+
+def test_network_rule_sees_stdlib_network_modules(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("import socket\nfrom urllib.request import urlopen\nfrom http import client\nimport http.client\n")
+    assert _under(_modules(probe), NETWORK) == {"socket", "urllib.request", "urllib.request.urlopen", "http.client"}
+
+
+def test_catalogue_layer_depends_on_no_stage():
+    """The network layer sits below the stages (the Tycho-2 reader lives in ``rpf.index_files``)."""
+    for path in (ROOT / "catalogs").rglob("*.py"):
+        modules = _modules(path)
+        assert not _under(modules, STAGES), path.name
+        assert "scipy.spatial" not in modules, f"{path.name}: sky matching belongs to rpf.skymatch"
 
 
 def test_all_modules_importable():

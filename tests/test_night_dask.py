@@ -18,7 +18,6 @@ from astropy.table import Table
 from rpf.config import PipelineConfig
 from rpf.pipeline.events import FrameDone, RunFinished
 from rpf.pipeline.extinction import fit_night_extinction
-from rpf.pipeline.finish import match_radius_arcsec
 from rpf.pipeline.runner import run
 from rpf.simulate import (
     InstrumentModel,
@@ -181,9 +180,3 @@ def test_extinction_needs_enough_frames_and_airmass():
     assert "bad" not in fits[0].frames
     assert messages == ["extinction in R: not fitted (airmass spans 0.15; need 0.3)"]
 
-
-def test_match_radius_follows_seeing_and_astrometry():
-    assert match_radius_arcsec([]) == 2.0
-    assert match_radius_arcsec([{"fwhm_arcsec": 3.0, "wcs_rms_arcsec": 0.1}]) == 2.0
-    assert match_radius_arcsec([{"fwhm_arcsec": 8.0, "wcs_rms_arcsec": 0.2}] * 3) == pytest.approx(4.8)
-    assert match_radius_arcsec([{"fwhm_arcsec": 3.0, "wcs_rms_arcsec": 0.9}]) == pytest.approx(4.5)

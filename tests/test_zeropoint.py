@@ -5,6 +5,7 @@ from astropy.table import QTable
 from rpf.config import ApertureConfig, DetectionConfig, ZeroPointConfig
 from rpf.errors import ZeroPointError
 from rpf.flags import SourceFlag
+from rpf.skymatch import match_sky
 from rpf.zeropoint import (
     apply_zero_point,
     choose_band,
@@ -12,7 +13,6 @@ from rpf.zeropoint import (
     fit_zero_point,
     limiting_flux,
     limiting_magnitude,
-    match_one_to_one,
     plot_zero_point,
 )
 
@@ -99,7 +99,7 @@ def test_band_choice_keeps_case_and_systems_apart():
 def test_match_is_one_to_one():
     ra = np.array([10.0, 10.0 + 0.3 / 3600, 10.01])
     dec = np.array([0.0, 0.0, 0.0])
-    i, j = match_one_to_one(ra, dec, np.array([10.0, 10.01]), np.array([0.0, 0.0]), radius_arcsec=1.0)
+    i, j = match_sky(ra, dec, np.array([10.0, 10.01]), np.array([0.0, 0.0]), radius_arcsec=1.0)
     assert sorted(zip(i.tolist(), j.tolist(), strict=True)) == [(0, 0), (2, 1)]
 
 
@@ -245,7 +245,7 @@ def test_zero_point_from_simulated_pixels(simulated_frame, tmp_path):
     assert abs(fit.color_term - 0.1) < 0.02
     assert fit.n_calib_stars >= 50
     truth = sim.truth.stars
-    pi, ti = match_one_to_one(
+    pi, ti = match_sky(
         np.asarray(phot["ra"]), np.asarray(phot["dec"]), np.asarray(truth["ra"]), np.asarray(truth["dec"]),
         radius_arcsec=1.0,
     )

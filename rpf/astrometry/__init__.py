@@ -4,12 +4,11 @@ See ``docs/astrometry.md``.
 """
 
 from rpf.astrometry.header import header_wcs, validate_wcs
-from rpf.astrometry.manual import manual_wcs, parse_dec, parse_ra
+from rpf.astrometry.manual import manual_wcs
 from rpf.astrometry.match import Verification, verify_wcs
 from rpf.astrometry.refine import Refinement, fit_wcs, refine_wcs
 from rpf.astrometry.solution import WcsGeometry, WcsSolution, sky_coordinates, wcs_geometry, wcs_to_header
 from rpf.astrometry.solve import solve_wcs
-from rpf.astrometry.tycho import read_tycho2_cone
 
 __all__ = [
     "Refinement",
@@ -19,9 +18,6 @@ __all__ = [
     "fit_wcs",
     "header_wcs",
     "manual_wcs",
-    "parse_dec",
-    "parse_ra",
-    "read_tycho2_cone",
     "refine_wcs",
     "sky_coordinates",
     "solve_wcs",

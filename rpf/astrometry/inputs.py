@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.table import Table
 
-from rpf.astrometry.manual import parse_dec, parse_ra
 from rpf.config import AstrometryConfig
+from rpf.coords import parse_dec, parse_ra
 from rpf.errors import AstrometryError
 from rpf.flags import SourceFlag
 from rpf.frame import FrameMeta
@@ -69,7 +69,9 @@ def solver_hints(config: AstrometryConfig, meta: FrameMeta, fallback: tuple[floa
     Raises
     ------
     AstrometryError
-        A configured angle cannot be read.
+        A non-positive pixel scale.
+    rpf.errors.ConfigError
+        A configured angle cannot be read (a validated configuration always can).
     """
     origins = []
     ra = dec = None

@@ -5,54 +5,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from astropy.coordinates import Angle
 from astropy.wcs import WCS
 
+from rpf.coords import parse_dec, parse_ra
 from rpf.errors import AstrometryError
 
-__all__ = ["manual_wcs", "parse_dec", "parse_ra"]
-
-
-def parse_ra(value: str | float) -> float:
-    """Return a right ascension in degrees from degrees or sexagesimal hours (``"10:00:00"``, ``"10h00m"``).
-
-    Raises
-    ------
-    AstrometryError
-        The value is not an angle.
-    """
-    if isinstance(value, int | float):
-        return float(value) % 360.0
-    text = str(value).strip()
-    try:
-        return float(text) % 360.0
-    except ValueError:
-        pass
-    unit = "deg" if "d" in text.lower() or "°" in text else "hourangle"
-    try:
-        return float(Angle(text, unit=unit).degree) % 360.0
-    except ValueError as exc:
-        msg = f"cannot read right ascension {value!r}"
-        raise AstrometryError(msg) from exc
-
-
-def parse_dec(value: str | float) -> float:
-    """Return a declination in degrees from degrees or sexagesimal (``"+20:30:00"``).
-
-    Raises
-    ------
-    AstrometryError
-        The value is not an angle or is outside [-90, 90].
-    """
-    try:
-        dec = float(value) if isinstance(value, int | float) else float(Angle(str(value).strip(), unit="deg").degree)
-    except ValueError as exc:
-        msg = f"cannot read declination {value!r}"
-        raise AstrometryError(msg) from exc
-    if not -90.0 <= dec <= 90.0:
-        msg = f"declination {dec} outside [-90, 90]"
-        raise AstrometryError(msg)
-    return dec
+__all__ = ["manual_wcs"]
 
 
 def manual_wcs(
@@ -74,7 +32,7 @@ def manual_wcs(
     Parameters
     ----------
     ra, dec : str or float
-        Centre of the image (degrees or sexagesimal).
+        Centre of the image (degrees or sexagesimal, read by :mod:`rpf.coords`).
     pixel_scale : float
         Arcseconds per pixel.
     shape : tuple of int
@@ -91,7 +49,9 @@ def manual_wcs(
     Raises
     ------
     AstrometryError
-        An unreadable angle or a non-positive pixel scale.
+        A non-positive pixel scale.
+    rpf.errors.ConfigError
+        An unreadable or out-of-range angle.
     """
     if not pixel_scale or not math.isfinite(pixel_scale) or pixel_scale <= 0:
         msg = f"pixel scale must be > 0 arcsec/px, got {pixel_scale}"

@@ -21,10 +21,10 @@ from rpf.astrometry.refine import Refinement, refine_wcs
 from rpf.astrometry.solution import WcsSolution, wcs_geometry
 from rpf.astrometry.solve_field import SolveHints, run_solve_field
 from rpf.astrometry.triangles import solve_triangles
-from rpf.astrometry.tycho import index_files, index_scale_range_arcmin, read_tycho2_cone
 from rpf.config import AstrometryConfig
 from rpf.errors import AstrometryError
 from rpf.frame import FrameMeta
+from rpf.index_files import index_files, index_scale_range_arcmin, read_tycho2_cone
 
 __all__ = ["solve_wcs"]
 

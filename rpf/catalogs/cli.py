@@ -19,8 +19,9 @@ from rpf.catalogs.cache import CatalogCache
 from rpf.catalogs.gaia import GaiaDR3, reference_columns
 from rpf.catalogs.local import read_catalog_file
 from rpf.catalogs.query import PROVIDERS, open_cache, query_service
-from rpf.config import CatalogConfig, load_config
+from rpf.config import CatalogConfig, load_config, option_type
 from rpf.errors import CatalogError, RPFError
+from rpf.skymatch import unit_vectors
 
 __all__ = ["add_catalog_subparser", "run_catalog_command"]
 
@@ -33,8 +34,10 @@ def add_catalog_subparser(subparsers: argparse._SubParsersAction) -> argparse.Ar
     actions = parser.add_subparsers(dest="catalog_command", required=True)
 
     fetch = actions.add_parser("fetch", help="fetch a field from the services into the cache")
-    fetch.add_argument("--ra", type=float, required=True, help="field centre RA (deg)")
-    fetch.add_argument("--dec", type=float, required=True, help="field centre Dec (deg)")
+    fetch.add_argument("--ra", type=option_type("astrometry", "ra"), required=True,
+                       help="field centre RA (degrees, or hours as h:m:s)")
+    fetch.add_argument("--dec", type=option_type("astrometry", "dec"), required=True,
+                       help="field centre Dec (degrees or d:m:s)")
     fetch.add_argument("--radius", type=float, required=True, help="field radius (deg)")
     fetch.add_argument("--mjd", type=float, help="observation epoch (needed by skybot and colibri)")
     fetch.add_argument(
@@ -46,8 +49,9 @@ def add_catalog_subparser(subparsers: argparse._SubParsersAction) -> argparse.Ar
 
     imp = actions.add_parser("import", help="import a reference catalogue file as the Gaia DR3 cone it covers")
     imp.add_argument("file", type=Path, help="CSV, ECSV, FITS, VOTable or Parquet with Gaia DR3 column names")
-    imp.add_argument("--ra", type=float, help="cone centre RA (deg; default: the file's centre)")
-    imp.add_argument("--dec", type=float, help="cone centre Dec (deg)")
+    imp.add_argument("--ra", type=option_type("astrometry", "ra"),
+                     help="cone centre RA (degrees or h:m:s; default: the file's centre)")
+    imp.add_argument("--dec", type=option_type("astrometry", "dec"), help="cone centre Dec (degrees or d:m:s)")
     imp.add_argument("--radius", type=float, help="cone radius (deg; default: just covers the file)")
 
     clear = actions.add_parser("clear", help="delete cached cones")
@@ -101,8 +105,7 @@ def _import(args: argparse.Namespace, config: CatalogConfig) -> int:
         return 2
     ra, dec = np.asarray(table["ra"], float), np.asarray(table["dec"], float)
     if args.ra is None or args.dec is None:
-        x, y, z = (np.cos(np.radians(dec)) * np.cos(np.radians(ra)), np.cos(np.radians(dec)) * np.sin(np.radians(ra)),
-                   np.sin(np.radians(dec)))
+        x, y, z = unit_vectors(ra, dec).T
         c_ra = float(np.degrees(np.arctan2(y.mean(), x.mean())) % 360.0)
         c_dec = float(np.degrees(np.arctan2(z.mean(), np.hypot(x.mean(), y.mean()))))
     else:

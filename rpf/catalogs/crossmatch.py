@@ -1,29 +1,29 @@
-"""One-to-one cross-matching of detections with the reference and label catalogues.
+"""Labels for detections from the catalogue services (SIMBAD, VSX, SkyBoT, Milliquas, Astro-Colibri).
 
-The match radius comes from the frame: ``r = max(3 * wcs_rms, 0.5 * FWHM)``
-clipped to ``[match_radius_min_arcsec, match_radius_max_arcsec]``.  Pairs
-closer than the radius are taken nearest first, and a detection or a
-catalogue row is used at most once.
+Detections and service rows are matched by :func:`rpf.skymatch.match_sky`
+(one-to-one, mutual nearest) within the frame's radius from
+:func:`rpf.skymatch.match_radius_arcsec` (``max(3 * wcs_rms, 0.5 * FWHM)``
+clipped to ``[match_radius_min_arcsec, match_radius_max_arcsec]``), widened
+per row by the service's own position error where it gives one.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from astropy.table import Table
-from scipy.spatial import cKDTree
 
 from rpf.catalogs.base import Cone, ServiceReport, angular_separation_deg
 from rpf.catalogs.colibri import MissingKey
 from rpf.catalogs.query import PROVIDERS, NotCached, open_cache, query_service
 from rpf.config import CatalogConfig
 from rpf.errors import CatalogError
+from rpf.skymatch import match_radius_arcsec, match_sky, unit_vectors
 
-__all__ = ["LABEL_COLUMNS", "crossmatch_sources", "match_radius_arcsec", "match_reference"]
+__all__ = ["LABEL_COLUMNS", "crossmatch_sources"]
 
 log = logging.getLogger(__name__)
 
@@ -40,78 +40,19 @@ LABEL_COLUMNS: dict[str, tuple[tuple[str, str, type], ...]] = {
 _MAX_EXTRA_ARCSEC = 60.0
 
 
-def match_radius_arcsec(fwhm_arcsec: float | None, wcs_rms_arcsec: float | None, *, config: CatalogConfig) -> float:
-    """Return the cross-match radius of a frame in arcsec.
-
-    ``max(3 * wcs_rms, 0.5 * fwhm)`` clipped to the configured bounds;
-    unknown (None/NaN) inputs are ignored, and with neither known the upper
-    bound is used.
-    """
-    terms = [3.0 * v for v in (wcs_rms_arcsec,) if v is not None and math.isfinite(v)]
-    terms += [0.5 * v for v in (fwhm_arcsec,) if v is not None and math.isfinite(v)]
-    radius = max(terms) if terms else config.match_radius_max_arcsec
-    return float(np.clip(radius, config.match_radius_min_arcsec, config.match_radius_max_arcsec))
-
-
-def _unit_vectors(ra, dec) -> np.ndarray:
-    ra, dec = np.radians(np.asarray(ra, float)), np.radians(np.asarray(dec, float))
-    return np.column_stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
-
-
-def match_reference(sources: Table, reference: Table, *, radius_arcsec) -> tuple[np.ndarray, np.ndarray]:
-    """Match detections to catalogue rows one-to-one, nearest pairs first.
-
-    Parameters
-    ----------
-    sources, reference : Table
-        Tables with ``ra``/``dec`` in degrees (rows with NaN never match).
-    radius_arcsec : float or array
-        Match radius; an array gives one radius per ``reference`` row.
-
-    Returns
-    -------
-    source_index, reference_index : ndarray of int
-        Matched row pairs, sorted by source index.
-    """
-    empty = np.array([], dtype=np.intp)
-    if len(sources) == 0 or len(reference) == 0:
-        return empty, empty
-    s_ra, s_dec = np.asarray(sources["ra"], float), np.asarray(sources["dec"], float)
-    r_ra, r_dec = np.asarray(reference["ra"], float), np.asarray(reference["dec"], float)
-    s_ok = np.flatnonzero(np.isfinite(s_ra) & np.isfinite(s_dec))
-    r_ok = np.flatnonzero(np.isfinite(r_ra) & np.isfinite(r_dec))
-    if len(s_ok) == 0 or len(r_ok) == 0:
-        return empty, empty
-    radius = np.broadcast_to(np.asarray(radius_arcsec, float), (len(reference),))[r_ok]
-    chord = 2.0 * np.sin(np.radians(np.max(radius) / 3600.0) / 2.0)
-    tree = cKDTree(_unit_vectors(r_ra[r_ok], r_dec[r_ok]))
-    pairs = tree.query_ball_point(_unit_vectors(s_ra[s_ok], s_dec[s_ok]), chord)
-    lengths = np.fromiter((len(p) for p in pairs), dtype=np.intp, count=len(pairs))
-    if lengths.sum() == 0:
-        return empty, empty
-    si = np.repeat(np.arange(len(s_ok)), lengths)
-    ri = np.concatenate([np.asarray(p, dtype=np.intp) for p in pairs if p])
-    sep = angular_separation_deg(s_ra[s_ok][si], s_dec[s_ok][si], r_ra[r_ok][ri], r_dec[r_ok][ri]) * 3600.0
-    keep = sep <= radius[ri]
-    si, ri, sep = si[keep], ri[keep], sep[keep]
-    used_s = np.zeros(len(s_ok), bool)
-    used_r = np.zeros(len(r_ok), bool)
-    out_s, out_r = [], []
-    for k in np.argsort(sep, kind="stable"):
-        if not used_s[si[k]] and not used_r[ri[k]]:
-            used_s[si[k]] = used_r[ri[k]] = True
-            out_s.append(s_ok[si[k]])
-            out_r.append(r_ok[ri[k]])
-    order = np.argsort(out_s)
-    return np.asarray(out_s, dtype=np.intp)[order], np.asarray(out_r, dtype=np.intp)[order]
+def _positions(table: Table) -> tuple[np.ndarray, np.ndarray]:
+    if "ra" not in table.colnames or "dec" not in table.colnames:
+        return np.full(len(table), np.nan), np.full(len(table), np.nan)
+    return (np.asarray(getattr(table["ra"], "value", table["ra"]), float),
+            np.asarray(getattr(table["dec"], "value", table["dec"]), float))
 
 
 def _field_cone(sources: Table, pad_arcsec: float, mjd: float | None, site) -> Cone | None:
-    ra, dec = np.asarray(sources["ra"], float), np.asarray(sources["dec"], float)
+    ra, dec = _positions(sources)
     ok = np.isfinite(ra) & np.isfinite(dec)
     if not ok.any():
         return None
-    xyz = _unit_vectors(ra[ok], dec[ok]).mean(axis=0)
+    xyz = unit_vectors(ra[ok], dec[ok]).mean(axis=0)
     c_ra = float(np.degrees(np.arctan2(xyz[1], xyz[0])) % 360.0)
     c_dec = float(np.degrees(np.arctan2(xyz[2], np.hypot(xyz[0], xyz[1]))))
     extent = float(np.max(angular_separation_deg(c_ra, c_dec, ra[ok], dec[ok])))
@@ -160,7 +101,7 @@ def _label_one(service: str, sources: Table, cone: Cone, radius: float, config: 
         log.exception("%s: unexpected failure", service)
         return None, ServiceReport(service, f"failed: {type(exc).__name__}", elapsed_s=time.perf_counter() - start)
     rows = result.table
-    si, ri = match_reference(sources, rows, radius_arcsec=_service_radius(service, rows, radius))
+    si, ri = match_sky(*_positions(sources), *_positions(rows), radius_arcsec=_service_radius(service, rows, radius))
     report = ServiceReport(service, "ok", len(rows), time.perf_counter() - start, result.from_cache, len(si))
     return (rows, si, ri), report
 
@@ -205,7 +146,8 @@ def crossmatch_sources(
     services = tuple(config.crossmatch)
     every = tuple(LABEL_COLUMNS)
     labels = _empty_labels(len(sources_radec_table), every)
-    radius = match_radius_arcsec(fwhm_arcsec, wcs_rms_arcsec, config=config)
+    radius = match_radius_arcsec(fwhm_arcsec=fwhm_arcsec, wcs_rms_arcsec=wcs_rms_arcsec,
+                                 minimum=config.match_radius_min_arcsec, maximum=config.match_radius_max_arcsec)
     labels.meta["match_radius_arcsec"] = radius
     cone = _field_cone(sources_radec_table, radius, mjd, site) if len(sources_radec_table) else None
     if cone is None:

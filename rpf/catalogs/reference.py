@@ -12,9 +12,9 @@ from rpf.catalogs.cache import cut_to_cone
 from rpf.catalogs.gaia import GaiaDR3, propagate_to_epoch
 from rpf.catalogs.local import read_catalog_file
 from rpf.catalogs.query import open_cache, query_service
-from rpf.catalogs.tycho2 import read_tycho2
 from rpf.config import CatalogConfig
 from rpf.errors import CatalogError
+from rpf.index_files import read_tycho2_cone
 
 __all__ = ["band_column", "get_reference"]
 
@@ -58,7 +58,7 @@ def _from_file(cone: Cone, config: CatalogConfig) -> Table:
 
 
 def _from_tycho2(cone: Cone, config: CatalogConfig) -> Table:
-    table = read_tycho2(cone.ra, cone.dec, cone.radius_deg, index_dir=config.tycho2_dir)
+    table = read_tycho2_cone(cone.ra, cone.dec, cone.radius_deg, index_dir=config.tycho2_dir)
     table.meta["catalog"] = "tycho2"
     return table
 

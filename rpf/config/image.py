@@ -1,10 +1,16 @@
-"""Configuration sections of the image stages (header defaults to PSF)."""
+"""Configuration sections of the image stages (header defaults to PSF).
+
+Every field is declared with :func:`rpf.config.fields.param` (unit, bounds,
+choices) and documented in its class's ``Attributes``; ``__post_init__``
+validates every value from that metadata before any stage sees it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from rpf.errors import ConfigError
+from rpf.config.fields import param, require, validate_section
 
 __all__ = [
     "ApertureConfig",
@@ -16,10 +22,12 @@ __all__ = [
     "PSFConfig",
 ]
 
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
+#: Bounds shared by the detector values of ``header`` and ``cosmics``.
+GAIN = {"unit": "electron/adu", "minimum": 0.0, "exclusive_minimum": True, "maximum": 1000.0}
+READ_NOISE = {"unit": "electron", "minimum": 0.0, "maximum": 1000.0}
+SATURATION = {"unit": "adu", "minimum": 0.0, "exclusive_minimum": True, "maximum": 1e10}
+PIXEL_SCALE = {"unit": "arcsec/pixel", "minimum": 0.0, "exclusive_minimum": True, "maximum": 3600.0}
+SIGMA = {"unit": "sigma", "minimum": 0.0, "exclusive_minimum": True, "maximum": 100.0}
 
 
 @dataclass(frozen=True)
@@ -40,28 +48,31 @@ class HeaderDefaults:
         Pixel scale in arcsec/pixel.
     filter : str
         Filter name.
-    site_lat, site_lon, site_elev : float or None
-        Observatory latitude, east longitude (degrees) and elevation (metres).
+    site_lat : float or None
+        Observatory latitude (degrees).
+    site_lon : float or None
+        Observatory longitude, east positive (degrees).
+    site_elev : float or None
+        Observatory elevation (metres).
     observatory : str
         Observatory name.
     """
 
-    exptime: float | None = None
-    gain: float = 1.0
-    read_noise: float = 5.0
-    saturation: float | None = None
-    pixel_scale: float | None = None
-    filter: str = "unknown"
-    site_lat: float | None = None
-    site_lon: float | None = None
-    site_elev: float | None = None
-    observatory: str = ""
+    SECTION: ClassVar[str] = "header"
+
+    exptime: float | None = param(None, unit="s", minimum=0.0, exclusive_minimum=True, maximum=86400.0)
+    gain: float = param(1.0, **GAIN)
+    read_noise: float = param(5.0, **READ_NOISE)
+    saturation: float | None = param(None, **SATURATION)
+    pixel_scale: float | None = param(None, **PIXEL_SCALE)
+    filter: str = param("unknown")
+    site_lat: float | None = param(None, unit="deg", minimum=-90.0, maximum=90.0)
+    site_lon: float | None = param(None, unit="deg", minimum=-180.0, maximum=360.0)
+    site_elev: float | None = param(None, unit="m", minimum=-500.0, maximum=12000.0)
+    observatory: str = param("")
 
     def __post_init__(self) -> None:
-        _check(self.gain > 0, "header.gain must be > 0")
-        _check(self.read_noise >= 0, "header.read_noise must be >= 0")
-        _check(self.exptime is None or self.exptime >= 0, "header.exptime must be >= 0")
-        _check(self.pixel_scale is None or self.pixel_scale > 0, "header.pixel_scale must be > 0")
+        validate_section(self)
 
 
 @dataclass(frozen=True)
@@ -82,16 +93,15 @@ class CalibrationConfig:
         or ``"nan"``.
     """
 
-    combine: str = "median"
-    clip_sigma: float = 3.0
-    flat_min: float = 0.2
-    bad_pixel_fill: str = "interpolate"
+    SECTION: ClassVar[str] = "calibration"
+
+    combine: str = param("median", choices=("median", "mean"))
+    clip_sigma: float = param(3.0, **SIGMA)
+    flat_min: float = param(0.2, minimum=0.0, maximum=1.0, exclusive_minimum=True, exclusive_maximum=True)
+    bad_pixel_fill: str = param("interpolate", choices=("interpolate", "nan"))
 
     def __post_init__(self) -> None:
-        _check(self.combine in ("median", "mean"), "calibration.combine must be median or mean")
-        _check(self.clip_sigma > 0, "calibration.clip_sigma must be > 0")
-        _check(0 < self.flat_min < 1, "calibration.flat_min must be in (0, 1)")
-        _check(self.bad_pixel_fill in ("interpolate", "nan"), "calibration.bad_pixel_fill must be interpolate or nan")
+        validate_section(self)
 
 
 @dataclass(frozen=True)
@@ -114,17 +124,16 @@ class BackgroundConfig:
         first residual) masked: removes the upward bias stars give the sky.
     """
 
-    box_size: int | None = None
-    filter_size: int = 3
-    clip_sigma: float = 3.0
-    method: str = "sep"
-    mask_sources: bool = True
+    SECTION: ClassVar[str] = "background"
+
+    box_size: int | None = param(None, unit="px", minimum=8, maximum=4096)
+    filter_size: int = param(3, unit="mesh", minimum=1, maximum=15)
+    clip_sigma: float = param(3.0, **SIGMA)
+    method: str = param("sep", choices=("sep", "photutils"))
+    mask_sources: bool = param(True)
 
     def __post_init__(self) -> None:
-        _check(self.box_size is None or self.box_size >= 8, "background.box_size must be >= 8")
-        _check(self.filter_size >= 1, "background.filter_size must be >= 1")
-        _check(self.clip_sigma > 0, "background.clip_sigma must be > 0")
-        _check(self.method in ("sep", "photutils"), "background.method must be sep or photutils")
+        validate_section(self)
 
 
 @dataclass(frozen=True)
@@ -135,13 +144,21 @@ class CosmicsConfig:
     ----------
     enabled : bool
         Run cosmic-ray detection.
-    sigclip, sigfrac, objlim : float
-        Detection limits of L.A.Cosmic.
+    sigclip : float
+        L.A.Cosmic detection limit, in sigmas of the Laplacian.
+    sigfrac : float
+        L.A.Cosmic fractional detection limit for the pixels next to a hit.
+    objlim : float
+        L.A.Cosmic contrast limit between a hit and an underlying object.
     niter : int
         Number of iterations; 2 finds as many hit pixels as 4 on simulated
         frames in about 55% of the time and alters fewer star pixels.
-    gain, read_noise, saturation : float or None
-        Override the frame's gain (e-/ADU), read noise (e-) and saturation (ADU).
+    gain : float or None
+        Override the frame's gain (e-/ADU).
+    read_noise : float or None
+        Override the frame's read noise (e-).
+    saturation : float or None
+        Override the frame's saturation level (ADU).
     sepmed : bool
         Separable median filter of astroscrappy (about 3x faster than the full
         median, but it flags more star cores, which ``protect_sigma`` undoes).
@@ -167,27 +184,24 @@ class CosmicsConfig:
         task, where the frames themselves are the parallelism.
     """
 
-    enabled: bool = True
-    sigclip: float = 4.5
-    sigfrac: float = 0.3
-    objlim: float = 5.0
-    niter: int = 2
-    gain: float | None = None
-    read_noise: float | None = None
-    saturation: float | None = None
-    sepmed: bool = True
-    protect_sigma: float | None = 3.0
-    tile_size: int | None = 512
-    tile_margin: int = 16
-    workers: int | None = None
+    SECTION: ClassVar[str] = "cosmics"
+
+    enabled: bool = param(True)
+    sigclip: float = param(4.5, **SIGMA)
+    sigfrac: float = param(0.3, minimum=0.0, exclusive_minimum=True, maximum=10.0)
+    objlim: float = param(5.0, minimum=0.0, exclusive_minimum=True, maximum=100.0)
+    niter: int = param(2, minimum=1, maximum=10)
+    gain: float | None = param(None, **GAIN)
+    read_noise: float | None = param(None, **READ_NOISE)
+    saturation: float | None = param(None, **SATURATION)
+    sepmed: bool = param(True)
+    protect_sigma: float | None = param(3.0, unit="sigma", minimum=0.0, exclusive_minimum=True, maximum=1000.0)
+    tile_size: int | None = param(512, unit="px", minimum=64, maximum=16384)
+    tile_margin: int = param(16, unit="px", minimum=0, maximum=256)
+    workers: int | None = param(None, minimum=1, maximum=256)
 
     def __post_init__(self) -> None:
-        _check(self.sigclip > 0 and self.sigfrac > 0 and self.objlim > 0, "cosmics limits must be > 0")
-        _check(self.tile_size is None or self.tile_size >= 64, "cosmics.tile_size must be >= 64 or None")
-        _check(self.tile_margin >= 0, "cosmics.tile_margin must be >= 0")
-        _check(self.workers is None or self.workers >= 1, "cosmics.workers must be >= 1 or None")
-        _check(self.protect_sigma is None or self.protect_sigma > 0, "cosmics.protect_sigma must be > 0")
-        _check(self.niter >= 1, "cosmics.niter must be >= 1")
+        validate_section(self)
 
 
 @dataclass(frozen=True)
@@ -217,19 +231,19 @@ class DetectionConfig:
         Seed of the random sampling (reproducible FWHM).
     """
 
-    threshold_sigma: float = 2.0
-    min_area: int = 5
-    border_px: int = 10
-    deblend_nthresh: int = 32
-    deblend_cont: float = 0.005
-    seeing_arcsec: float = 3.0
-    fwhm_max_stars: int = 150
-    seed: int = 0
+    SECTION: ClassVar[str] = "detection"
+
+    threshold_sigma: float = param(2.0, unit="sigma", minimum=0.5, maximum=1000.0)
+    min_area: int = param(5, unit="px", minimum=1, maximum=10000)
+    border_px: int = param(10, unit="px", minimum=0, maximum=1000)
+    deblend_nthresh: int = param(32, minimum=1, maximum=64)
+    deblend_cont: float = param(0.005, minimum=0.0, maximum=1.0)
+    seeing_arcsec: float = param(3.0, unit="arcsec", minimum=0.0, exclusive_minimum=True, maximum=60.0)
+    fwhm_max_stars: int = param(150, minimum=5, maximum=100000)
+    seed: int = param(0, minimum=0, maximum=2**32 - 1)
 
     def __post_init__(self) -> None:
-        _check(self.threshold_sigma > 0, "detection.threshold_sigma must be > 0")
-        _check(self.min_area >= 1, "detection.min_area must be >= 1")
-        _check(self.border_px >= 0, "detection.border_px must be >= 0")
+        validate_section(self)
 
 
 @dataclass(frozen=True)
@@ -250,17 +264,22 @@ class ApertureConfig:
         Correct fluxes to total flux with a curve of growth.
     """
 
-    radii_fwhm: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0)
-    default_radius_fwhm: float = 1.5
-    annulus_fwhm: tuple[float, float] = (4.0, 6.0)
-    annulus_clip_sigma: float = 3.0
-    aperture_correction: bool = True
+    SECTION: ClassVar[str] = "aperture"
+
+    radii_fwhm: tuple[float, ...] = param((1.0, 1.5, 2.0, 3.0), unit="fwhm", minimum=0.0, exclusive_minimum=True,
+                                          maximum=20.0)
+    default_radius_fwhm: float = param(1.5, unit="fwhm", minimum=0.0, exclusive_minimum=True, maximum=20.0)
+    annulus_fwhm: tuple[float, float] = param((4.0, 6.0), unit="fwhm", minimum=0.0, exclusive_minimum=True,
+                                              maximum=50.0)
+    annulus_clip_sigma: float = param(3.0, **SIGMA)
+    aperture_correction: bool = param(True)
 
     def __post_init__(self) -> None:
-        _check(len(self.radii_fwhm) >= 1 and min(self.radii_fwhm) > 0, "aperture.radii_fwhm must be > 0")
-        _check(self.default_radius_fwhm in self.radii_fwhm, "aperture.default_radius_fwhm must be one of radii_fwhm")
-        a, b = self.annulus_fwhm
-        _check(0 < a < b, "aperture.annulus_fwhm must be (inner, outer) with inner < outer")
+        validate_section(self)
+        require(self.default_radius_fwhm in self.radii_fwhm, "aperture.default_radius_fwhm", self.default_radius_fwhm,
+                f"must be one of aperture.radii_fwhm {self.radii_fwhm}")
+        inner, outer = self.annulus_fwhm
+        require(inner < outer, "aperture.annulus_fwhm", self.annulus_fwhm, "must be (inner, outer) with inner < outer")
 
 
 @dataclass(frozen=True)
@@ -293,21 +312,22 @@ class PSFConfig:
         Iterations of the position refinement (with ``fit_positions``).
     """
 
-    enabled: bool = False
-    oversampling: int = 2
-    size_fwhm: float = 4.0
-    max_stars: int = 200
-    fit_positions: bool = True
-    fit_radius_fwhm: float = 1.5
-    fit_background: bool = False
-    min_stars: int = 15
-    build_iterations: int = 10
-    position_iterations: int = 3
+    SECTION: ClassVar[str] = "psf"
+
+    enabled: bool = param(False)
+    oversampling: int = param(2, minimum=1, maximum=8)
+    size_fwhm: float = param(4.0, unit="fwhm", minimum=1.0, maximum=20.0)
+    max_stars: int = param(200, minimum=3, maximum=100000)
+    fit_positions: bool = param(True)
+    fit_radius_fwhm: float = param(1.5, unit="fwhm", minimum=0.0, exclusive_minimum=True, maximum=20.0)
+    fit_background: bool = param(False)
+    min_stars: int = param(15, minimum=3, maximum=100000)
+    build_iterations: int = param(10, minimum=1, maximum=100)
+    position_iterations: int = param(3, minimum=1, maximum=100)
 
     def __post_init__(self) -> None:
-        _check(1 <= self.oversampling <= 8, "psf.oversampling must be in 1..8")
-        _check(self.size_fwhm >= 1, "psf.size_fwhm must be >= 1")
-        _check(0 < self.fit_radius_fwhm <= self.size_fwhm, "psf.fit_radius_fwhm must be in (0, size_fwhm]")
-        _check(self.max_stars >= self.min_stars >= 3, "psf needs max_stars >= min_stars >= 3")
-        _check(self.build_iterations >= 1, "psf.build_iterations must be >= 1")
-        _check(self.position_iterations >= 1, "psf.position_iterations must be >= 1")
+        validate_section(self)
+        require(self.fit_radius_fwhm <= self.size_fwhm, "psf.fit_radius_fwhm", self.fit_radius_fwhm,
+                f"must be <= psf.size_fwhm ({self.size_fwhm})")
+        require(self.max_stars >= self.min_stars, "psf.max_stars", self.max_stars,
+                f"must be >= psf.min_stars ({self.min_stars})")

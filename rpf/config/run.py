@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import ClassVar
 
-from rpf.config.image import _check
+from rpf.config.fields import param, validate_section
 
 __all__ = ["ExecutionConfig", "OutputConfig"]
+
+MEMORY_LIMIT = r"(?i)\s*(auto|\d+(\.\d+)?\s*([kmgtp]i?b|b)?)\s*"
+"""``"auto"``, a number of bytes, or a size with a unit (``"4 GB"``, ``"512MiB"``)."""
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,9 @@ class ExecutionConfig:
     threads_per_worker : int
         Threads per local worker.
     memory_limit : str
-        Memory limit per local worker (Dask syntax).
+        Memory limit per local worker: ``"auto"`` (Dask shares the memory
+        among the workers), a number of bytes (``"4000000000"``) or a size with
+        a unit (``"4 GB"``, ``"512MiB"``).
     retries : int
         Retries of a task that raised (a task whose worker died is also
         rescheduled by Dask, up to ``distributed.scheduler.allowed-failures``).
@@ -38,14 +44,16 @@ class ExecutionConfig:
         Query the reference catalogue once per group of overlapping fields.
     """
 
-    scheduler: str | None = None
-    n_workers: int | None = None
-    threads_per_worker: int = 1
-    memory_limit: str = "auto"
-    retries: int = 2
-    processes: bool = True
-    dashboard_address: str | None = ":8787"
-    share_references: bool = True
+    SECTION: ClassVar[str] = "execution"
+
+    scheduler: str | None = param(None, pattern=r"\S+", hint="an address without spaces")
+    n_workers: int | None = param(None, minimum=1, maximum=1024)
+    threads_per_worker: int = param(1, minimum=1, maximum=256)
+    memory_limit: str = param("auto", pattern=MEMORY_LIMIT, hint="'auto', a number of bytes or a size such as '4 GB'")
+    retries: int = param(2, minimum=0, maximum=10)
+    processes: bool = param(True)
+    dashboard_address: str | None = param(":8787", pattern=r"\S*:\d{1,5}", hint="[host]:port")
+    share_references: bool = param(True)
 
     @property
     def local_workers(self) -> int:
@@ -55,9 +63,7 @@ class ExecutionConfig:
         return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
     def __post_init__(self) -> None:
-        _check(self.n_workers is None or self.n_workers >= 1, "execution.n_workers must be >= 1 or None")
-        _check(self.threads_per_worker >= 1, "execution.threads_per_worker must be >= 1")
-        _check(self.retries >= 0, "execution.retries must be >= 0")
+        validate_section(self)
 
 
 @dataclass(frozen=True)
@@ -72,5 +78,10 @@ class OutputConfig:
         Bundle the frame's products in a ZIP.
     """
 
-    png: bool = True
-    zip: bool = True
+    SECTION: ClassVar[str] = "output"
+
+    png: bool = param(True)
+    zip: bool = param(True)
+
+    def __post_init__(self) -> None:
+        validate_section(self)

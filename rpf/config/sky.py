@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
-from rpf.config.image import _check
+from rpf.config.fields import param, require, validate_section
+from rpf.config.image import PIXEL_SCALE, SIGMA
 
-__all__ = ["AstrometryConfig", "CatalogConfig", "ZeroPointConfig"]
+__all__ = ["SERVICES", "AstrometryConfig", "CatalogConfig", "ZeroPointConfig"]
+
+SERVICES = ("simbad", "skybot", "vsx", "milliquas", "colibri")
+"""The label services of the cross-match, in their default order."""
+
+URL = {"pattern": r"https?://\S+", "hint": "an http(s) URL"}
 
 
 @dataclass(frozen=True)
@@ -17,8 +24,10 @@ class AstrometryConfig:
     ----------
     mode : str
         ``"auto"`` (header, else solve), ``"header"``, ``"solve"``, ``"manual"``.
-    ra, dec : str or float or None
-        Pointing (degrees or sexagesimal) overriding the header.
+    ra, dec : float or None
+        Pointing overriding the header, given in degrees or sexagesimal
+        (RA strings such as ``"12 30 00"`` are hours, see :mod:`rpf.coords`)
+        and held in degrees; both or neither.
     pixel_scale : float or None
         Pixel scale hint in arcsec/pixel.
     rotation_deg : float
@@ -43,29 +52,27 @@ class AstrometryConfig:
         (a temporary index built from the catalogue cone).
     """
 
-    mode: str = "auto"
-    ra: str | float | None = None
-    dec: str | float | None = None
-    pixel_scale: float | None = None
-    rotation_deg: float = 0.0
-    flip: bool = False
-    search_radius_deg: float = 1.0
-    scale_tolerance: float = 0.1
-    index_dir: str = "/usr/share/astrometry"
-    time_limit_s: float = 60.0
-    sip_order: int = 2
-    refine: bool = True
-    pointing_solver: str = "triangles"
+    SECTION: ClassVar[str] = "astrometry"
+
+    mode: str = param("auto", choices=("auto", "header", "solve", "manual"))
+    ra: float | None = param(None, kind="coordinate", axis="ra", unit="deg", minimum=0.0, maximum=360.0,
+                             exclusive_maximum=True)
+    dec: float | None = param(None, kind="coordinate", axis="dec", unit="deg", minimum=-90.0, maximum=90.0)
+    pixel_scale: float | None = param(None, **PIXEL_SCALE)
+    rotation_deg: float = param(0.0, unit="deg", minimum=-360.0, maximum=360.0)
+    flip: bool = param(False)
+    search_radius_deg: float = param(1.0, unit="deg", minimum=0.0, exclusive_minimum=True, maximum=180.0)
+    scale_tolerance: float = param(0.1, minimum=0.0, exclusive_minimum=True, maximum=1.0, exclusive_maximum=True)
+    index_dir: str = param("/usr/share/astrometry", kind="path")
+    time_limit_s: float = param(60.0, unit="s", minimum=0.0, exclusive_minimum=True, maximum=86400.0)
+    sip_order: int = param(2, minimum=0, maximum=5)
+    refine: bool = param(True)
+    pointing_solver: str = param("triangles", choices=("triangles", "astrometry.net"))
 
     def __post_init__(self) -> None:
-        _check(
-            self.pointing_solver in ("triangles", "astrometry.net"),
-            "astrometry.pointing_solver must be triangles or astrometry.net",
-        )
-        modes = ("auto", "header", "solve", "manual")
-        _check(self.mode in modes, f"astrometry.mode must be one of {', '.join(modes)}")
-        _check(self.time_limit_s > 0, "astrometry.time_limit_s must be > 0")
-        _check(0 <= self.sip_order <= 5, "astrometry.sip_order must be in 0..5")
+        validate_section(self)
+        require((self.ra is None) == (self.dec is None), "astrometry.ra" if self.dec is None else "astrometry.dec",
+                self.ra if self.dec is None else self.dec, "astrometry.ra and astrometry.dec go together")
 
 
 @dataclass(frozen=True)
@@ -100,50 +107,57 @@ class CatalogConfig:
         MPC observatory code used for SkyBoT (else the frame's site coordinates).
     retry_backoff_s : float
         First retry delay; it doubles after each failed attempt.
-    match_radius_min_arcsec, match_radius_max_arcsec : float
-        Bounds of the cross-match radius derived from the FWHM and the WCS RMS.
+    match_radius_min_arcsec : float
+        Smallest radius matching detections to the reference catalogue (the
+        zero point's calibrators) and to the label services; the radius is
+        ``max(3 * wcs_rms, 0.5 * fwhm)`` within these bounds
+        (:func:`rpf.skymatch.match_radius_arcsec`).
+    match_radius_max_arcsec : float
+        Largest such radius (also the radius when neither the FWHM nor the
+        WCS RMS is known).
     tycho2_dir : str
         Folder of the astrometry.net Tycho-2 index files (offline reference).
-    gaia_url, simbad_url, vizier_url, skybot_url, colibri_url : str
-        Service end points (Gaia TAP sync, SIMBAD TAP sync, VizieR VOTable,
-        SkyBoT cone search, Astro-Colibri cone search); change them for a
-        mirror or a local test server.
+    gaia_url : str
+        Gaia TAP sync end point (change it for a mirror or a local test server).
+    simbad_url : str
+        SIMBAD TAP sync end point.
+    vizier_url : str
+        VizieR VOTable end point (VSX, Milliquas).
+    skybot_url : str
+        SkyBoT cone-search end point.
+    colibri_url : str
+        Astro-Colibri cone-search end point.
     """
 
-    reference: str = "gaia_dr3"
-    catalog_file: str | None = None
-    offline: bool = False
-    crossmatch: tuple[str, ...] = ("simbad", "skybot", "vsx", "milliquas", "colibri")
-    cache_dir: str = "~/.cache/rpf/catalogs"
-    cache_expiry_days: float = 30.0
-    timeout_s: float = 10.0
-    retries: int = 2
-    mag_limit: float = 19.0
-    colibri_uid: str | None = field(default=None, repr=False)
-    colibri_window_days: float = 3.0
-    mpc_code: str | None = None
-    retry_backoff_s: float = 1.0
-    match_radius_min_arcsec: float = 1.0
-    match_radius_max_arcsec: float = 10.0
-    tycho2_dir: str = "/usr/share/astrometry"
-    gaia_url: str = "https://gea.esac.esa.int/tap-server/tap/sync"
-    simbad_url: str = "https://simbad.cds.unistra.fr/simbad/sim-tap/sync"
-    vizier_url: str = "https://vizier.cds.unistra.fr/viz-bin/votable"
-    skybot_url: str = "https://ssp.imcce.fr/webservices/skybot/api/conesearch.php"
-    colibri_url: str = "https://astro-colibri.science/cone_search"
+    SECTION: ClassVar[str] = "catalogs"
+
+    reference: str = param("gaia_dr3", choices=("gaia_dr3", "tycho2", "file"))
+    catalog_file: str | None = param(None, kind="path")
+    offline: bool = param(False)
+    crossmatch: tuple[str, ...] = param(SERVICES, choices=SERVICES)
+    cache_dir: str = param("~/.cache/rpf/catalogs", kind="path")
+    cache_expiry_days: float = param(30.0, unit="day", minimum=0.0, maximum=36500.0)
+    timeout_s: float = param(10.0, unit="s", minimum=0.0, exclusive_minimum=True, maximum=600.0)
+    retries: int = param(2, minimum=0, maximum=10)
+    mag_limit: float = param(19.0, unit="mag", minimum=0.0, maximum=30.0)
+    colibri_uid: str | None = param(None, secret=True)
+    colibri_window_days: float = param(3.0, unit="day", minimum=0.0, maximum=365.0)
+    mpc_code: str | None = param(None, pattern="[0-9A-Za-z]{3}", hint="three letters or digits")
+    retry_backoff_s: float = param(1.0, unit="s", minimum=0.0, maximum=60.0)
+    match_radius_min_arcsec: float = param(1.0, unit="arcsec", minimum=0.0, exclusive_minimum=True, maximum=600.0)
+    match_radius_max_arcsec: float = param(10.0, unit="arcsec", minimum=0.0, exclusive_minimum=True, maximum=600.0)
+    tycho2_dir: str = param("/usr/share/astrometry", kind="path")
+    gaia_url: str = param("https://gea.esac.esa.int/tap-server/tap/sync", **URL)
+    simbad_url: str = param("https://simbad.cds.unistra.fr/simbad/sim-tap/sync", **URL)
+    vizier_url: str = param("https://vizier.cds.unistra.fr/viz-bin/votable", **URL)
+    skybot_url: str = param("https://ssp.imcce.fr/webservices/skybot/api/conesearch.php", **URL)
+    colibri_url: str = param("https://astro-colibri.science/cone_search", **URL)
 
     def __post_init__(self) -> None:
-        _check(self.timeout_s > 0, "catalogs.timeout_s must be > 0")
-        _check(self.retries >= 0, "catalogs.retries must be >= 0")
-        _check(self.retry_backoff_s >= 0, "catalogs.retry_backoff_s must be >= 0")
-        _check(self.colibri_window_days >= 0, "catalogs.colibri_window_days must be >= 0")
-        _check(
-            0 < self.match_radius_min_arcsec <= self.match_radius_max_arcsec,
-            "catalogs.match_radius_min_arcsec must be > 0 and <= match_radius_max_arcsec",
-        )
-        known = ("simbad", "skybot", "vsx", "milliquas", "colibri")
-        _check(set(self.crossmatch) <= set(known), f"catalogs.crossmatch must be among {', '.join(known)}")
-        _check(self.reference in ("gaia_dr3", "tycho2", "file"), "catalogs.reference must be gaia_dr3, tycho2 or file")
+        validate_section(self)
+        require(self.match_radius_min_arcsec <= self.match_radius_max_arcsec, "catalogs.match_radius_min_arcsec",
+                self.match_radius_min_arcsec, f"must be <= catalogs.match_radius_max_arcsec "
+                f"({self.match_radius_max_arcsec})")
 
 
 @dataclass(frozen=True)
@@ -170,9 +184,6 @@ class ZeroPointConfig:
         Fixed extinction coefficient (mag/airmass); ``None`` absorbs it per frame.
     band : str or None
         Force the reference band instead of choosing it from the filter.
-    match_radius_arcsec : float
-        One-to-one match radius between detections and the reference catalogue
-        (used when no match is given).
     isolation_arcsec : float
         A calibrator with a reference neighbour closer than this (and at most
         ``isolation_dmag`` fainter) is rejected.
@@ -188,34 +199,27 @@ class ZeroPointConfig:
         Fewest calibrators for a fit (a ``ZeroPointError`` below).
     """
 
-    mag_range: tuple[float, float] = (9.0, 19.0)
-    color_range: tuple[float, float] = (-0.5, 3.5)
-    max_ruwe: float = 1.4
-    clip_sigma: float = 3.0
-    fit_color_term: bool = False
-    color_term: float = 0.0
-    spatial_order: int = 0
-    extinction_k: float | None = None
-    band: str | None = None
-    match_radius_arcsec: float = 2.0
-    isolation_arcsec: float = 6.0
-    isolation_dmag: float = 4.0
-    min_snr: float = 10.0
-    robust: str = "clip"
-    max_iter: int = 10
-    min_stars: int = 5
+    SECTION: ClassVar[str] = "zeropoint"
+
+    mag_range: tuple[float, float] = param((9.0, 19.0), unit="mag", minimum=-5.0, maximum=35.0)
+    color_range: tuple[float, float] = param((-0.5, 3.5), unit="mag", minimum=-10.0, maximum=10.0)
+    max_ruwe: float = param(1.4, minimum=0.0, exclusive_minimum=True, maximum=100.0)
+    clip_sigma: float = param(3.0, **SIGMA)
+    fit_color_term: bool = param(False)
+    color_term: float = param(0.0, minimum=-10.0, maximum=10.0)
+    spatial_order: int = param(0, minimum=0, maximum=3)
+    extinction_k: float | None = param(None, unit="mag/airmass", minimum=0.0, maximum=5.0)
+    band: str | None = param(None)
+    isolation_arcsec: float = param(6.0, unit="arcsec", minimum=0.0, maximum=600.0)
+    isolation_dmag: float = param(4.0, unit="mag", minimum=0.0, maximum=30.0)
+    min_snr: float = param(10.0, minimum=0.0, maximum=1e6)
+    robust: str = param("clip", choices=("clip", "huber"))
+    max_iter: int = param(10, minimum=1, maximum=1000)
+    min_stars: int = param(5, minimum=2, maximum=100000)
 
     def __post_init__(self) -> None:
-        lo, hi = self.mag_range
-        _check(lo < hi, "zeropoint.mag_range must be (bright, faint) with bright < faint")
-        lo, hi = self.color_range
-        _check(lo < hi, "zeropoint.color_range must be (blue, red) with blue < red")
-        _check(self.max_ruwe > 0, "zeropoint.max_ruwe must be > 0")
-        _check(self.clip_sigma > 0, "zeropoint.clip_sigma must be > 0")
-        _check(0 <= self.spatial_order <= 3, "zeropoint.spatial_order must be in 0..3")
-        _check(self.match_radius_arcsec > 0, "zeropoint.match_radius_arcsec must be > 0")
-        _check(self.isolation_arcsec >= 0, "zeropoint.isolation_arcsec must be >= 0")
-        _check(self.min_snr >= 0, "zeropoint.min_snr must be >= 0")
-        _check(self.robust in ("clip", "huber"), "zeropoint.robust must be clip or huber")
-        _check(self.max_iter >= 1, "zeropoint.max_iter must be >= 1")
-        _check(self.min_stars >= 2, "zeropoint.min_stars must be >= 2")
+        validate_section(self)
+        bright, faint = self.mag_range
+        require(bright < faint, "zeropoint.mag_range", self.mag_range, "must be (bright, faint) with bright < faint")
+        blue, red = self.color_range
+        require(blue < red, "zeropoint.color_range", self.color_range, "must be (blue, red) with blue < red")

@@ -12,6 +12,7 @@ from astropy.coordinates import EarthLocation
 from astropy.io import fits
 
 from rpf.config import HeaderDefaults
+from rpf.coords import parse_dec, parse_degrees, parse_ra
 from rpf.io.keywords import (
     BINNED_PIXEL_KEYS,
     BINNING_KEYS,
@@ -25,7 +26,7 @@ from rpf.io.keywords import (
     SITE_LAT_KEYS,
     SITE_LON_KEYS,
 )
-from rpf.io.values import first_valid, parse_angle, parse_float, parse_positive, parse_text
+from rpf.io.values import first_valid, parse_float, parse_positive, parse_text
 
 __all__ = ["Site", "read_pixel_scale", "read_pointing", "read_site"]
 
@@ -44,14 +45,14 @@ class Site:
 
 
 def _parse_lat(value: Any) -> float:
-    lat = parse_angle(value, hours=False)
+    lat = parse_degrees(value, what="latitude")
     if not -90 <= lat <= 90:
         raise ValueError("latitude outside -90..90")
     return lat
 
 
 def _parse_lon(value: Any) -> float:
-    lon = parse_angle(value, hours=False)
+    lon = parse_degrees(value, what="longitude")
     if not -360 <= lon <= 360:
         raise ValueError("longitude outside -360..360")
     return lon if -180.0 <= lon < 180.0 else (lon + 180.0) % 360.0 - 180.0
@@ -104,7 +105,8 @@ def read_pointing(header: fits.Header, *, notes: list[str]) -> tuple[float | Non
     """Return the approximate pointing ``(ra, dec)`` in degrees, or ``(None, None)`` with a note.
 
     Keyword pairs are tried in the order of :data:`rpf.io.keywords.POINTING_KEYS`;
-    ``CRVAL1/2`` only when ``CTYPE1`` is a right ascension.
+    ``CRVAL1/2`` only when ``CTYPE1`` is a right ascension.  Values are read
+    by :mod:`rpf.coords` (numbers are degrees, sexagesimal RA is hours).
     """
     for ra_key, dec_key in POINTING_KEYS:
         if ra_key not in header or dec_key not in header:
@@ -112,15 +114,9 @@ def read_pointing(header: fits.Header, *, notes: list[str]) -> tuple[float | Non
         if ra_key == "CRVAL1" and not str(header.get("CTYPE1", "")).upper().startswith("RA"):
             continue
         try:
-            ra = parse_angle(header[ra_key], hours=True)
-            dec = parse_angle(header[dec_key], hours=False)
-        except (ValueError, TypeError) as exc:
+            return parse_ra(header[ra_key]), parse_dec(header[dec_key])
+        except ValueError as exc:
             notes.append(f"ignored {ra_key}/{dec_key}={header[ra_key]!r}/{header[dec_key]!r}: {exc}")
-            continue
-        if not -90 <= dec <= 90:
-            notes.append(f"ignored {dec_key}={header[dec_key]!r}: declination outside -90..90")
-            continue
-        return ra % 360.0, dec
     notes.append("no pointing in header (RA/DEC, OBJCTRA/OBJCTDEC, TELRA/TELDEC, CRVAL): give --ra/--dec to solve")
     return None, None
 

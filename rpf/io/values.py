@@ -6,11 +6,9 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from astropy import units as u
-from astropy.coordinates import Angle
 from astropy.io import fits
 
-__all__ = ["first_valid", "parse_angle", "parse_float", "parse_positive", "parse_text"]
+__all__ = ["first_valid", "parse_float", "parse_positive", "parse_text"]
 
 T = TypeVar("T")
 
@@ -39,36 +37,6 @@ def parse_text(value: Any) -> str:
     if not text or isinstance(value, fits.card.Undefined):
         raise ValueError("blank")
     return text
-
-
-def parse_angle(value: Any, *, hours: bool) -> float:
-    """Return an angle in degrees from a decimal number or a sexagesimal string.
-
-    Parameters
-    ----------
-    value : float or str
-        Decimal degrees (numbers and plain numeric strings) or sexagesimal
-        (``"22:04:08"``, ``"22 04 08"``, ``"22h04m08s"``).
-    hours : bool
-        Sexagesimal strings are in hours (right ascension) rather than degrees.
-    """
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return parse_float(text)
-        except ValueError:
-            pass
-        if not text:
-            raise ValueError("blank")
-        unit = u.hourangle if hours and not any(c in text for c in "dD°") else u.deg
-        try:
-            degrees = float(Angle(text, unit=unit).to_value(u.deg))
-        except (ValueError, u.UnitsError) as exc:
-            raise ValueError("not an angle") from exc
-        if not math.isfinite(degrees):
-            raise ValueError("not an angle")
-        return degrees
-    return parse_float(value)
 
 
 def first_valid(

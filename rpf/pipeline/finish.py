@@ -14,11 +14,14 @@ from rpf.pipeline.events import RunFinished
 from rpf.pipeline.extinction import fit_night_extinction, write_extinction_json
 from rpf.pipeline.state import FrameResult
 from rpf.pipeline.summary import write_run_summary
+from rpf.skymatch import match_radius_arcsec as radius_rule
 
-__all__ = ["MIN_MATCH_RADIUS_ARCSEC", "failed_result", "finish_run", "match_radius_arcsec"]
+__all__ = ["MAX_MATCH_RADIUS_ARCSEC", "MIN_MATCH_RADIUS_ARCSEC", "failed_result", "finish_run", "match_radius_arcsec"]
 
 MIN_MATCH_RADIUS_ARCSEC = 2.0
 """Smallest radius (arcsec) for cross-identifying stars between frames."""
+MAX_MATCH_RADIUS_ARCSEC = 10.0
+"""Largest radius (arcsec) for cross-identifying stars between frames."""
 
 
 def failed_result(path: str, message: str, status: str = "failed") -> FrameResult:
@@ -45,19 +48,20 @@ def _median(metadata: Sequence[Mapping[str, Any]], key: str) -> float | None:
 def match_radius_arcsec(metadata: Sequence[Mapping[str, Any]]) -> float:
     """Cross-identification radius for a run's light curves, from its frames' seeing and astrometry.
 
-    ``max(2", 0.6 x median FWHM, 5 x median WCS RMS)``: wide enough for the
-    centroid noise of faint stars and the astrometric error on coarse pixels,
-    narrow enough (well under one FWHM for typical seeing) not to join
-    resolved neighbours.
+    The one radius rule (:func:`rpf.skymatch.match_radius_arcsec`) with the
+    median FWHM and ``sqrt(2)`` times the median WCS RMS (the scatter of a
+    star's position between two frames), within
+    [:data:`MIN_MATCH_RADIUS_ARCSEC`, :data:`MAX_MATCH_RADIUS_ARCSEC`].
 
     Parameters
     ----------
     metadata : sequence of mapping
         The ok frames' metadata (``fwhm_arcsec``, ``wcs_rms_arcsec``).
     """
-    fwhm = _median(metadata, "fwhm_arcsec")
     rms = _median(metadata, "wcs_rms_arcsec")
-    return max(MIN_MATCH_RADIUS_ARCSEC, 0.6 * (fwhm or 0.0), 5.0 * (rms or 0.0))
+    return radius_rule(fwhm_arcsec=_median(metadata, "fwhm_arcsec"),
+                       wcs_rms_arcsec=None if rms is None else math.sqrt(2.0) * rms,
+                       minimum=MIN_MATCH_RADIUS_ARCSEC, maximum=MAX_MATCH_RADIUS_ARCSEC)
 
 
 def finish_run(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from rpf.catalogs import crossmatch_sources
-from rpf.catalogs.transients import flag_transient_candidates
 from rpf.pipeline.context import RunContext
 from rpf.pipeline.reference import reference_report
 from rpf.pipeline.state import FrameState
 from rpf.site import resolve_site
+from rpf.transients import flag_transient_candidates
 
 __all__ = ["crossmatch_stage"]
 

@@ -5,21 +5,23 @@ from __future__ import annotations
 import numpy as np
 
 from rpf.airmass import compute_airmass
-from rpf.catalogs import match_radius_arcsec as match_radius
-from rpf.catalogs import match_reference
 from rpf.errors import ZeroPointError
 from rpf.pipeline.context import RunContext
 from rpf.pipeline.state import FrameState
 from rpf.site import resolve_site
+from rpf.skymatch import match_radius_arcsec as match_radius
+from rpf.skymatch import match_sky
 from rpf.zeropoint import apply_zero_point, choose_band, fit_zero_point, limiting_magnitude
 
 __all__ = ["calibrate_magnitudes", "match_radius_arcsec", "psf_stage"]
 
 
 def match_radius_arcsec(state: FrameState, ctx: RunContext) -> float:
-    """Match radius from the measured FWHM and the astrometric RMS (not a user guess)."""
+    """Match radius from the measured FWHM and the astrometric RMS, within the configured bounds."""
     scale = state.wcs.pixel_scale_arcsec or state.frame.meta.pixel_scale or 1.0
-    return match_radius(state.fwhm.fwhm_px * scale, state.wcs.rms_arcsec, config=ctx.config.catalogs)
+    catalogs = ctx.config.catalogs
+    return match_radius(fwhm_arcsec=state.fwhm.fwhm_px * scale, wcs_rms_arcsec=state.wcs.rms_arcsec,
+                        minimum=catalogs.match_radius_min_arcsec, maximum=catalogs.match_radius_max_arcsec)
 
 
 def _airmass(state: FrameState, ctx: RunContext) -> FrameState:
@@ -52,7 +54,8 @@ def calibrate_magnitudes(state: FrameState, ctx: RunContext) -> FrameState:
         return state.note(f"zero point: not determined ({exc})")
     band = choice.column
     radius = match_radius_arcsec(state, ctx)
-    phot_idx, ref_idx = match_reference(state.phot, state.reference, radius_arcsec=radius)
+    phot_idx, ref_idx = match_sky(_values(state.phot, "ra"), _values(state.phot, "dec"),
+                                  _values(state.reference, "ra"), _values(state.reference, "dec"), radius_arcsec=radius)
     phot = state.phot.copy()
     _attach_reference(phot, state.reference, phot_idx, ref_idx, band)
     airmass = state.airmass.airmass if state.airmass is not None else None
@@ -83,6 +86,11 @@ def calibrate_magnitudes(state: FrameState, ctx: RunContext) -> FrameState:
         f"(rms {fit.rms:.3f}, colour term {fit.color_term:.3f}, match radius {radius:.2f}\"); "
         f"limiting magnitude (5 sigma) {limit:.2f}"
     )
+
+
+def _values(table, name: str) -> np.ndarray:
+    column = table[name]
+    return np.asarray(getattr(column, "value", column), float)
 
 
 def _attach_reference(phot, reference, phot_idx: np.ndarray, ref_idx: np.ndarray, band: str) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 import re
 
-from astropy.coordinates import Angle
 from astropy.table import Table
 from astropy.wcs import WCS
 
 from rpf.catalogs import ServiceReport, get_reference
 from rpf.config import CatalogConfig, PipelineConfig
+from rpf.coords import parse_dec, parse_ra
 from rpf.errors import CatalogError
 from rpf.frame import FrameMeta
 from rpf.pipeline.context import RunContext
@@ -21,18 +21,6 @@ __all__ = ["fetch_reference_for_field", "field_of", "reference_for_astrometry", 
 _NONE = "reference catalogue: none ("
 
 
-def _angle(value: str | float | None, unit: str) -> float | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value).strip()
-    try:
-        return float(text)
-    except ValueError:
-        return Angle(text, unit=unit).degree
-
-
 def field_of(meta: FrameMeta, header_wcs: WCS | None, config: PipelineConfig) -> tuple[float, float, float] | None:
     """Return ``(ra, dec, radius_deg)`` of the sky a frame may cover, or None.
 
@@ -41,8 +29,8 @@ def field_of(meta: FrameMeta, header_wcs: WCS | None, config: PipelineConfig) ->
     frame plus the pointing search radius.
     """
     ast = config.astrometry
-    ra = _angle(ast.ra, "hourangle") if isinstance(ast.ra, str) and ":" in ast.ra else _angle(ast.ra, "deg")
-    dec = _angle(ast.dec, "deg")
+    ra = None if ast.ra is None else parse_ra(ast.ra)
+    dec = None if ast.dec is None else parse_dec(ast.dec)
     ny, nx = meta.shape
     scale = ast.pixel_scale or meta.pixel_scale
     if (ra is None or dec is None) and header_wcs is not None and header_wcs.has_celestial:

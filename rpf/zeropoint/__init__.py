@@ -5,7 +5,7 @@ from rpf.zeropoint.bands import BandChoice, choose_band
 from rpf.zeropoint.fit import ExtinctionFit, ZeroPointFit, calibration_offset, fit_extinction, fit_zero_point
 from rpf.zeropoint.limiting import limiting_flux, limiting_magnitude
 from rpf.zeropoint.plot import plot_zero_point
-from rpf.zeropoint.select import REJECT_FLAGS, match_one_to_one, select_calibrators
+from rpf.zeropoint.select import REJECT_FLAGS, select_calibrators
 
 __all__ = [
     "REJECT_FLAGS",
@@ -19,7 +19,6 @@ __all__ = [
     "fit_zero_point",
     "limiting_flux",
     "limiting_magnitude",
-    "match_one_to_one",
     "plot_zero_point",
     "psf_to_aperture_ratio",
     "select_calibrators",

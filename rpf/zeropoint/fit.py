@@ -22,9 +22,10 @@ from astropy.table import QTable
 
 from rpf.config import ZeroPointConfig
 from rpf.errors import ZeroPointError
+from rpf.skymatch import match_sky
 from rpf.zeropoint.bands import choose_band
 from rpf.zeropoint.robust import robust_linear_fit
-from rpf.zeropoint.select import match_one_to_one, select_calibrators
+from rpf.zeropoint.select import select_calibrators
 
 __all__ = ["ExtinctionFit", "ZeroPointFit", "calibration_offset", "fit_extinction", "fit_zero_point"]
 
@@ -159,7 +160,7 @@ def _match(phot: QTable, reference: QTable, match_idx, radius_arcsec: float) -> 
         if "ra" not in table.colnames or "dec" not in table.colnames:
             raise ZeroPointError(f"{name} table has no ra/dec to match on")
     coords = [np.asarray(getattr(t[c], "value", t[c]), float) for t in (phot, reference) for c in ("ra", "dec")]
-    return match_one_to_one(*coords, radius_arcsec=radius_arcsec)
+    return match_sky(*coords, radius_arcsec=radius_arcsec)
 
 
 def fit_zero_point(
@@ -171,7 +172,7 @@ def fit_zero_point(
     airmass: float | None = None,
     config: ZeroPointConfig,
     match_idx: tuple[np.ndarray, np.ndarray] | None = None,
-    radius_arcsec: float | None = None,
+    radius_arcsec: float = 2.0,
 ) -> ZeroPointFit:
     """Fit the frame's zero point (and optionally colour and spatial terms).
 
@@ -192,8 +193,9 @@ def fit_zero_point(
         Selection and fit parameters.
     match_idx : (ndarray, ndarray), optional
         Matched ``(phot_idx, ref_idx)`` pairs; else matched on ra/dec.
-    radius_arcsec : float, optional
-        Match radius (default ``config.match_radius_arcsec``).
+    radius_arcsec : float
+        Match radius when ``match_idx`` is not given (the pipeline gives the
+        pairs, matched within the frame's :func:`rpf.skymatch.match_radius_arcsec`).
 
     Raises
     ------
@@ -205,7 +207,7 @@ def fit_zero_point(
         raise ZeroPointError(f"exposure time must be > 0 for a zero point (got {exptime})")
     override = config.band or (band if band in reference.colnames else None)
     choice = choose_band(band, reference.colnames, override=override)
-    phot_idx, ref_idx = _match(phot, reference, match_idx, radius_arcsec or config.match_radius_arcsec)
+    phot_idx, ref_idx = _match(phot, reference, match_idx, radius_arcsec)
     cal = select_calibrators(
         phot, reference, phot_idx=phot_idx, ref_idx=ref_idx, band=choice, exptime=exptime, config=config
     )

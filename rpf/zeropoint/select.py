@@ -11,53 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 from astropy.table import QTable
-from scipy.spatial import cKDTree
 
 from rpf.config import ZeroPointConfig
 from rpf.errors import ZeroPointError
 from rpf.flags import UNRELIABLE
+from rpf.skymatch import pairs_within
 from rpf.zeropoint.bands import BandChoice
 
-__all__ = ["REJECT_FLAGS", "match_one_to_one", "select_calibrators"]
+__all__ = ["REJECT_FLAGS", "select_calibrators"]
 
 REJECT_FLAGS = UNRELIABLE
 """Source flags that exclude a detection from the calibrators."""
-
-_DEG = np.pi / 180.0
-
-
-def _unit_vectors(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
-    ra, dec = np.asarray(ra, float) * _DEG, np.asarray(dec, float) * _DEG
-    return np.column_stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
-
-
-def _chord(arcsec: float) -> float:
-    return 2.0 * np.sin(arcsec / 3600.0 * _DEG / 2.0)
-
-
-def match_one_to_one(
-    ra1: np.ndarray, dec1: np.ndarray, ra2: np.ndarray, dec2: np.ndarray, *, radius_arcsec: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return index pairs of mutual nearest neighbours closer than ``radius_arcsec``.
-
-    Each entry of either list appears at most once; non-finite coordinates
-    never match.
-    """
-    good1 = np.flatnonzero(np.isfinite(ra1) & np.isfinite(dec1))
-    good2 = np.flatnonzero(np.isfinite(ra2) & np.isfinite(dec2))
-    if good1.size == 0 or good2.size == 0:
-        return np.empty(0, int), np.empty(0, int)
-    v1 = _unit_vectors(np.asarray(ra1)[good1], np.asarray(dec1)[good1])
-    v2 = _unit_vectors(np.asarray(ra2)[good2], np.asarray(dec2)[good2])
-    limit = _chord(radius_arcsec)
-    d12, j12 = cKDTree(v2).query(v1, distance_upper_bound=limit)
-    _, j21 = cKDTree(v1).query(v2)
-    ok = np.isfinite(d12)
-    i = np.flatnonzero(ok)
-    j = j12[ok]
-    mutual = j21[j] == i
-    return good1[i[mutual]], good2[j[mutual]]
-
 
 def _unique_pairs(phot_idx: np.ndarray, ref_idx: np.ndarray) -> np.ndarray:
     """Return a mask keeping pairs whose two indices each occur once."""
@@ -70,20 +34,12 @@ def _isolated(reference: QTable, mags: np.ndarray, ref_idx: np.ndarray, config: 
     """Return a mask: no reference neighbour within the isolation radius bright enough to matter."""
     if config.isolation_arcsec <= 0 or len(reference) < 2 or ref_idx.size == 0:
         return np.ones(ref_idx.size, bool)
-    ra, dec = np.asarray(reference["ra"], float), np.asarray(reference["dec"], float)
-    finite = np.isfinite(ra) & np.isfinite(dec)
-    vectors = _unit_vectors(np.where(finite, ra, 0.0), np.where(finite, dec, -90.0))
-    tree = cKDTree(vectors[finite])
-    neighbours = tree.query_ball_point(vectors[ref_idx], r=_chord(config.isolation_arcsec))
-    index = np.flatnonzero(finite)
-    g = np.asarray(reference["phot_g_mean_mag"], float) if "phot_g_mean_mag" in reference.colnames else mags
-    counts = np.fromiter((len(near) for near in neighbours), int, count=ref_idx.size)
-    owner = np.repeat(np.arange(ref_idx.size), counts)
-    others = index[np.concatenate([np.asarray(near, int) for near in neighbours])] if owner.size else owner
+    ra, dec = _column(reference, "ra"), _column(reference, "dec")
+    owner, others, _ = pairs_within(ra[ref_idx], dec[ref_idx], ra, dec, radius_arcsec=config.isolation_arcsec)
+    g = _column(reference, "phot_g_mean_mag") if "phot_g_mean_mag" in reference.colnames else mags
     limit = np.where(np.isfinite(g[ref_idx]), g[ref_idx] + config.isolation_dmag, np.inf)
     close = (others != ref_idx[owner]) & ~(g[others] > limit[owner])
-    keep = np.bincount(owner, weights=close, minlength=ref_idx.size) == 0
-    return keep
+    return np.bincount(owner, weights=close, minlength=ref_idx.size) == 0
 
 
 def _variable(reference: QTable, ref_idx: np.ndarray) -> np.ndarray:

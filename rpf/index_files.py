@@ -1,4 +1,10 @@
-"""Tycho-2 stars read offline from the Debian astrometry.net index files."""
+"""The astrometry.net index files on disk, and the Tycho-2 stars they carry.
+
+Read from below both the astrometry stage (which solves with the index files
+and uses their stars as an offline reference) and the catalogue layer (which
+serves the same stars as the offline reference catalogue): neither depends on
+the other for it.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 from astropy.table import Table, vstack
-from scipy.spatial import cKDTree
 
 from rpf.errors import IndexFileError
+from rpf.skymatch import pairs_within
 
 __all__ = ["index_files", "index_scale_range_arcmin", "read_tycho2_cone"]
 
@@ -49,11 +55,10 @@ def _query(path: Path, ra: float, dec: float, radius_deg: float, workdir: Path) 
 
 
 def _deduplicate(table: Table) -> Table:
-    ra, dec = np.radians(table["ra"]), np.radians(table["dec"])
-    xyz = np.column_stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
-    pairs = cKDTree(xyz).query_pairs(np.radians(DUPLICATE_ARCSEC / 3600.0), output_type="ndarray")
+    ra, dec = np.asarray(table["ra"], float), np.asarray(table["dec"], float)
+    first, second, _ = pairs_within(ra, dec, ra, dec, radius_arcsec=DUPLICATE_ARCSEC)
     drop = np.zeros(len(table), bool)
-    drop[np.maximum(pairs[:, 0], pairs[:, 1]).astype(int)] = True
+    drop[second[first < second]] = True
     return table[~drop]
 
 
