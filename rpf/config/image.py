@@ -60,7 +60,7 @@ class HeaderDefaults:
 
     SECTION: ClassVar[str] = "header"
 
-    exptime: float | None = param(None, unit="s", minimum=0.0, exclusive_minimum=True, maximum=86400.0)
+    exptime: float | None = param(None, unit="s", minimum=0.0, maximum=86400.0)
     gain: float = param(1.0, **GAIN)
     read_noise: float = param(5.0, **READ_NOISE)
     saturation: float | None = param(None, **SATURATION)
