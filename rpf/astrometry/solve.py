@@ -25,6 +25,7 @@ from rpf.config import AstrometryConfig
 from rpf.errors import AstrometryError
 from rpf.frame import FrameMeta
 from rpf.index_files import index_files, index_scale_range_arcmin, read_tycho2_cone
+from rpf.skymatch import unit_vectors
 
 __all__ = ["solve_wcs"]
 
@@ -100,20 +101,15 @@ def _check_covered(ra: float, dec: float, ref: Reference | None, *, min_radius_d
     """
     if ref is None:
         return
-    vec = np.column_stack(_unit(ref[0], ref[1]))
+    vec = unit_vectors(ref[0], ref[1])
     mean = vec.mean(axis=0)
     centre = mean / np.linalg.norm(mean)
     radius = max(np.degrees(np.arccos(np.clip(vec @ centre, -1.0, 1.0))).max(), min_radius_deg)
-    distance = float(np.degrees(np.arccos(np.clip(np.dot(centre, _unit(ra, dec)), -1.0, 1.0))))
+    distance = float(np.degrees(np.arccos(np.clip(np.dot(centre, unit_vectors(ra, dec)[0]), -1.0, 1.0))))
     if distance > radius:
         msg = (f"the header WCS points {distance:.2f} deg from the centre of the reference catalogue, "
                f"outside its {radius:.2f} deg radius")
         raise AstrometryError(msg)
-
-
-def _unit(ra: np.ndarray | float, dec: np.ndarray | float) -> tuple:
-    ra_r, dec_r = np.radians(ra), np.radians(dec)
-    return np.cos(dec_r) * np.cos(ra_r), np.cos(dec_r) * np.sin(ra_r), np.sin(dec_r)
 
 
 def _half_diagonal_deg(shape: tuple[int, int], scale: float) -> float:
