@@ -206,3 +206,9 @@ def test_hostile_values_give_config_errors_or_valid_sections():
                 assert spec.check(accepted) == accepted, (spec.key, value)
                 if isinstance(accepted, float):
                     assert np.isfinite(accepted), (spec.key, value)
+
+
+def test_bad_environment_values_name_the_environment(monkeypatch):
+    monkeypatch.setenv("RPF_SCHEDULER", "tcp://host with spaces:8786")
+    with pytest.raises(ConfigError, match=r"^environment .*RPF_SCHEDULER.*execution\.scheduler"):
+        load_config()

@@ -231,7 +231,10 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PipelineConfig:
         env["catalogs"] = {"colibri_uid": os.environ["RPF_COLIBRI_UID"]}
     if os.environ.get("RPF_SCHEDULER") and not config.execution.scheduler:
         env["execution"] = {"scheduler": os.environ["RPF_SCHEDULER"]}
-    return config.replace(**env) if env else config
+    try:
+        return config.replace(**env) if env else config
+    except ConfigError as exc:
+        raise ConfigError(f"environment (RPF_COLIBRI_UID / RPF_SCHEDULER): {exc}") from exc
 
 
 def _parse(path: Path, text: str) -> Any:
