@@ -212,3 +212,15 @@ def test_bad_environment_values_name_the_environment(monkeypatch):
     monkeypatch.setenv("RPF_SCHEDULER", "tcp://host with spaces:8786")
     with pytest.raises(ConfigError, match=r"^environment .*RPF_SCHEDULER.*execution\.scheduler"):
         load_config()
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".yaml", ".json"])
+def test_none_survives_a_save_where_the_default_is_not_none(tmp_path, suffix):
+    config = PipelineConfig().replace(cosmics={"tile_size": None}, execution={"dashboard_address": None},
+                                      header={"exptime": 30.0})
+    path = tmp_path / f"c{suffix}"
+    config.save(path)
+    loaded = load_config(path)
+    assert loaded.cosmics.tile_size is None and loaded.execution.dashboard_address is None
+    assert loaded.header.exptime == 30.0
+    assert loaded == config

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rpf.config.fields import ConfigField, fields_of
+from rpf.config.fields import NULL_WORD, ConfigField, fields_of
 from rpf.config.image import (
     ApertureConfig,
     BackgroundConfig,
@@ -176,10 +176,15 @@ class PipelineConfig:
         return PipelineConfig.from_dict(data)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the configuration as TOML, YAML or JSON (by file suffix)."""
+        """Write the configuration as TOML, YAML or JSON (by file suffix).
+
+        JSON and YAML write ``None`` as ``null``.  TOML has no null: a field
+        that is ``None`` where its default is not is written as ``"none"``
+        (read back as ``None``); the others are left out (they default to None).
+        """
         path = Path(path)
-        data = _drop_none(self.to_dict())
         suffix = path.suffix.lower()
+        data = _toml_nulls(self.to_dict()) if suffix == ".toml" else self.to_dict()
         if suffix == ".json":
             text = json.dumps(data, indent=2)
         elif suffix in (".yaml", ".yml"):
@@ -195,8 +200,17 @@ class PipelineConfig:
         path.write_text(text)
 
 
-def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: _drop_none(v) if isinstance(v, dict) else v for k, v in data.items() if v is not None}
+def _toml_nulls(data: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Return ``data`` with ``None`` as ``"none"`` where the default is not None, and left out elsewhere."""
+    defaults = {section: {f.name: f.default for f in specs} for section, specs in describe_config().items()}
+    return {
+        section: {
+            key: NULL_WORD if value is None else value
+            for key, value in values.items()
+            if value is not None or defaults[section][key] is not None
+        }
+        for section, values in data.items()
+    }
 
 
 def _section(name: str, values: Any) -> Any:

@@ -28,12 +28,15 @@ from typing import Any
 from rpf.coords import parse_dec, parse_ra
 from rpf.errors import ConfigError
 
-__all__ = ["KINDS", "ConfigField", "fields_of", "param", "require", "validate_section"]
+__all__ = ["KINDS", "NULL_WORD", "ConfigField", "fields_of", "param", "require", "validate_section"]
 
 KINDS = ("bool", "int", "float", "str", "choice", "path", "float_pair", "float_list", "str_list", "coordinate")
 """Every field kind."""
 
 _META = "rpf"
+
+NULL_WORD = "none"
+"""How a configuration file without null (TOML) writes ``None`` for a nullable field."""
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,8 @@ class ConfigField:
         rpf.errors.ConfigError
             The message starts with ``"<section>.<name>"`` and gives the value and the rule.
         """
+        if isinstance(value, str) and value.strip().lower() == NULL_WORD and self.nullable:
+            value = None
         if value is None:
             if self.nullable:
                 return None
