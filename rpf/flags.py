@@ -33,6 +33,8 @@ class SourceFlag(IntFlag):
     """Point-like, SNR > 10, no reference counterpart, not a known object."""
     EXTENDED = 512
     """Larger than the PSF (galaxy, blend or artefact)."""
+    NO_COLOR = 1024
+    """A colour term was applied but the source has no catalogue colour: the calibrators' median colour was used."""
 
 
 UNRELIABLE = (

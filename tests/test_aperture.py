@@ -75,7 +75,13 @@ def test_fluxes_are_total_and_errors_honest(measured):
         assert np.median(flux / true_flux) == pytest.approx(1.0, abs=0.005), k
         chi2 = np.mean(((flux - true_flux) / err) ** 2)
         assert 0.8 <= chi2 <= 1.25, (k, chi2)
-    assert np.array_equal(np.asarray(rows["flux"]), np.asarray(rows["flux_r1"]))
+    # the default flux is each star's best-SNR aperture, aperture-corrected like the fixed ones
+    flux, err = np.asarray(rows["flux"]), np.asarray(rows["flux_err"])
+    assert np.median(flux / true_flux) == pytest.approx(1.0, abs=0.005)
+    assert 0.8 <= np.mean(((flux - true_flux) / err) ** 2) <= 1.25
+    at_1fwhm = np.asarray(rows["flux_radius_fwhm"]) == 1.0
+    assert at_1fwhm.any()
+    assert np.array_equal(flux[at_1fwhm], np.asarray(rows["flux_r0"])[at_1fwhm])
 
 
 def test_table_schema_and_meta(measured):

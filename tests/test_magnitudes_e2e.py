@@ -101,7 +101,9 @@ def test_zero_point_and_colour_term_recover_truth(run):
     sim, ctx, result = run
     meta = result.metadata
     assert meta["n_calib_stars"] >= 50
-    tolerance = max(0.01, meta["zero_point_err"])
+    # the default flux is the best-SNR aperture (0.7-1 FWHM for most calibrators), whose aperture
+    # correction sets the total-flux scale to about 1 %; the zero point absorbs it (magnitudes below)
+    tolerance = max(0.015, 3 * meta["zero_point_err"])
     assert abs(meta["zero_point"] - _expected_zero_point(sim, ctx)) < tolerance
     assert abs(meta["color_term"] - 0.1) < 0.02
     assert meta["airmass"] == pytest.approx(1.5) and meta["airmass_source"] == "header"
@@ -116,7 +118,8 @@ def test_calibrated_aperture_magnitudes_match_truth_to_photon_noise(run, matched
     assert abs(np.median(diff)) < 0.01
     assert _robust_sigma(diff / expected) < 1.2
     reported = np.asarray(result.phot["mag_err"])[rows]
-    assert 0.9 < np.median(reported / expected) < 1.25
+    # the default is each star's best-SNR aperture: smaller errors than the 1.5 FWHM aperture's photon noise
+    assert 0.7 < np.median(reported / expected) < 1.05
     assert _robust_sigma(diff / reported) < 1.2
 
 

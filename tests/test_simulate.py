@@ -427,3 +427,57 @@ def test_bad_parameters_raise_config_error():
         InstrumentModel(gain=0.0)
     with pytest.raises(ConfigError, match="horizon"):
         simulate_frame(seed=1, shape=(64, 64), center=(150.0, -80.0))
+
+
+# --- galaxies and crowded fields ------------------------------------------------------------------
+
+
+def test_galaxy_holds_its_flux_and_is_wider_than_a_star():
+    galaxies = Table({"x": [150.3, 350.0], "y": [250.7, 250.0], "mag": [15.0, 15.0], "r_eff_arcsec": [3.0, 2.0],
+                      "sersic_n": [1.0, 4.0], "axis_ratio": [0.5, 1.0], "pa_deg": [30.0, 0.0]})
+    stars = Table({"x": [250.0], "y": [400.0], "mag": [15.0], "color": [1.0]})
+    sim = simulate_frame(catalog=_empty_catalog(), seed=5, shape=SHAPE, instrument=INST, n_cosmic_rays=0,
+                         extra_stars=stars, galaxies=galaxies)
+    truth = sim.truth
+    image = truth.noise_free - truth.sky
+    gal = truth.galaxies
+    assert len(gal) == 2 and np.all(gal["in_frame"])
+    assert np.allclose(gal["flux"], truth.stars["flux"][0])  # same magnitude and zero point as the star
+    yy, xx = np.mgrid[: SHAPE[0], : SHAPE[1]]
+    for row in gal:
+        near = np.hypot(xx - row["x"], yy - row["y"]) < 60
+        assert np.sum(image[near]) == pytest.approx(row["flux"], rel=2e-3)
+        # centroid at the given position
+        w = image * near
+        assert np.sum(w * xx) / np.sum(w) == pytest.approx(row["x"], abs=0.05)
+    star = truth.stars[0]
+    for row in gal:  # a galaxy's central pixel holds a smaller fraction of its light than a star's
+        assert image[round(row["y"]), round(row["x"])] < 0.8 * image[round(star["y"]), round(star["x"])]
+    with pytest.raises(ConfigError):
+        simulate_frame(catalog=_empty_catalog(), seed=5, shape=SHAPE, galaxies=Table({"x": [1.0], "y": [1.0]}))
+
+
+def test_crowded_field_luminosity_function_reference_and_truth(tmp_path):
+    from rpf.simulate import crowded_field, write_crowded_field
+
+    crowded = crowded_field(seed=2, shape=(256, 256), stars_per_deg2=200000.0, reference_depth=20.0,
+                            missing_color_fraction=0.1, n_galaxies=2, filter="CLEAR", band="phot_g_mean_mag",
+                            color_term=0.1, n_calib=2)
+    g = np.asarray(crowded.catalog["phot_g_mean_mag"])
+    # dN/dm ∝ 10**(0.3 m): counts in successive magnitudes grow by 10**0.3 = 2.0
+    counts = np.histogram(g, bins=[16, 17, 18, 19, 20, 21, 22])[0]
+    slope = np.polyfit(np.arange(counts.size), np.log10(counts), 1)[0]
+    assert slope == pytest.approx(0.3, abs=0.05)
+    ref = crowded.reference
+    assert np.asarray(ref["phot_g_mean_mag"]).max() <= 20.0 < g.max()
+    missing = ~np.isfinite(np.asarray(ref["bp_rp"], float))
+    assert 0.05 < missing.mean() < 0.15
+    assert np.median(np.asarray(ref["phot_g_mean_mag"])[missing]) > np.median(np.asarray(ref["phot_g_mean_mag"]))
+    sim = crowded.sim
+    assert sim.header["FILTER"] == "CLEAR" and len(sim.truth.galaxies) == 2
+    stars = sim.truth.stars
+    expected = sim.truth.exptime * 10 ** (-0.4 * (stars["mag"] - sim.truth.zero_point_frame - 0.1 * stars["color"]))
+    assert np.allclose(stars["flux"], expected)
+    paths = write_crowded_field(crowded, tmp_path)
+    assert Table.read(paths["truth"]).colnames[:3] == ["source_id", "x", "y"]
+    assert len(paths["flat"]) == 2 and paths["science"].exists()

@@ -255,7 +255,11 @@ class ApertureConfig:
     radii_fwhm : tuple of float
         Aperture radii in FWHM units.
     default_radius_fwhm : float
-        The radius whose flux fills ``flux``/``mag`` (must be in ``radii_fwhm``).
+        The fixed radius of ``default_flux = "fixed"`` (must be in ``radii_fwhm``).
+    default_flux : str
+        What fills ``flux``/``mag``: ``"optimal"`` (each source's best
+        signal-to-noise aperture, 0.6 to 2 FWHM, aperture-corrected) or
+        ``"fixed"`` (the ``default_radius_fwhm`` aperture).
     annulus_fwhm : tuple of float
         Inner and outer radius of the local-background annulus, in FWHM units.
     annulus_clip_sigma : float
@@ -269,6 +273,7 @@ class ApertureConfig:
     radii_fwhm: tuple[float, ...] = param((1.0, 1.5, 2.0, 3.0), unit="fwhm", minimum=0.0, exclusive_minimum=True,
                                           maximum=20.0)
     default_radius_fwhm: float = param(1.5, unit="fwhm", minimum=0.0, exclusive_minimum=True, maximum=20.0)
+    default_flux: str = param("optimal", choices=("optimal", "fixed"))
     annulus_fwhm: tuple[float, float] = param((4.0, 6.0), unit="fwhm", minimum=0.0, exclusive_minimum=True,
                                               maximum=50.0)
     annulus_clip_sigma: float = param(3.0, **SIGMA)

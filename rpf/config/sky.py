@@ -174,8 +174,11 @@ class ZeroPointConfig:
         Reject calibrators with larger Gaia RUWE.
     clip_sigma : float
         Clipping of the robust fit.
-    fit_color_term : bool
-        Fit a colour term (else use ``color_term``).
+    fit_color_term : bool or None
+        Fit a colour term (``True``), never fit it and use ``color_term``
+        (``False``), or decide per frame (``None``): fitted when the filter
+        is unfiltered/broad or is not the reference band, or when a colour
+        trend of the residuals is significant (BIC).
     color_term : float
         Fixed colour term when not fitted.
     spatial_order : int
@@ -205,7 +208,7 @@ class ZeroPointConfig:
     color_range: tuple[float, float] = param((-0.5, 3.5), unit="mag", minimum=-10.0, maximum=10.0)
     max_ruwe: float = param(1.4, minimum=0.0, exclusive_minimum=True, maximum=100.0)
     clip_sigma: float = param(3.0, **SIGMA)
-    fit_color_term: bool = param(False)
+    fit_color_term: bool | None = param(None)
     color_term: float = param(0.0, minimum=-10.0, maximum=10.0)
     spatial_order: int = param(0, minimum=0, maximum=3)
     extinction_k: float | None = param(None, unit="mag/airmass", minimum=0.0, maximum=5.0)

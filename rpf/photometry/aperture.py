@@ -1,4 +1,4 @@
-"""Circular-aperture photometry with a clipped local background and aperture correction."""
+"""Circular-aperture photometry with a crowding-robust local sky, aperture corrections and a best-SNR flux."""
 
 from __future__ import annotations
 
@@ -9,17 +9,19 @@ from scipy.spatial import cKDTree
 
 from rpf.config import ApertureConfig
 from rpf.errors import PhotometryError
-from rpf.flags import SourceFlag
+from rpf.flags import UNRELIABLE, SourceFlag
+from rpf.photometry.extended import extended_sources
 from rpf.photometry.growth import ApertureCorrection, measure_aperture_correction
+from rpf.photometry.optimal import OPTIMAL_RADII_FWHM, best_snr_choice
+from rpf.photometry.sky import local_background, neighbour_cover, neighbour_mask_radius
 
-__all__ = ["aperture_photometry", "local_background"]
+__all__ = ["aperture_photometry"]
 
 _APCOR_MIN_SNR = 50.0
 _APCOR_MAX_STARS = 500
 _APCOR_FALLBACK_SNR = 10.0
 _APCOR_MIN_STARS = 3
-_CHUNK_PIXELS = 500_000
-_CLIP_ITERATIONS = 5
+_CONCENTRATION_FWHM = (1.0, 2.0)
 _APERTURE_BITS = (SourceFlag.SATURATED, SourceFlag.COSMIC_RAY, SourceFlag.BAD_PIXEL)
 
 
@@ -103,134 +105,102 @@ def aperture_photometry(
     noise = np.ascontiguousarray(rms, dtype=np.float32) if np.ndim(rms) else float(rms)
     x = np.asarray(sources["x"], dtype=np.float64)
     y = np.asarray(sources["y"], dtype=np.float64)
-    radii = tuple(float(f) * fwhm_px for f in config.radii_fwhm)
+    fixed = tuple(float(f) for f in config.radii_fwhm)
+    grid = tuple(sorted(set(fixed) | set(OPTIMAL_RADII_FWHM) | set(_CONCENTRATION_FWHM)))
+    radii = tuple(f * fwhm_px for f in grid)
     annulus = (config.annulus_fwhm[0] * fwhm_px, config.annulus_fwhm[1] * fwhm_px)
-    bkg, bkg_err = local_background(clean, x, y, annulus_px=annulus, bad=bad, clip_sigma=config.annulus_clip_sigma)
+    bkg, bkg_err = _sky(clean, x, y, annulus=annulus, bad=bad, noise=noise, fwhm_px=fwhm_px, config=config)
 
-    fluxes, errors = [], []
-    for radius in radii:
+    sums, errors = np.empty((len(x), len(radii))), np.empty((len(x), len(radii)))
+    for k, radius in enumerate(radii):
         total, total_err, _ = sep.sum_circle(clean, x, y, radius, err=noise, mask=bad, gain=gain, subpix=0)
         area = np.pi * radius**2
-        fluxes.append(total - bkg * area)
-        errors.append(np.sqrt(total_err**2 + (area * bkg_err) ** 2))
-    default = config.radii_fwhm.index(config.default_radius_fwhm)
+        sums[:, k] = total - bkg * area
+        errors[:, k] = np.sqrt(total_err**2 + (area * bkg_err) ** 2)
+    default = grid.index(float(config.default_radius_fwhm))
     given = sources["flags"] if "flags" in sources.colnames else np.zeros(len(sources))
     flags = np.asarray(given, dtype=np.uint16) | _aperture_flags(
         pixel_flags, x, y, radius=radii[default], edge_radius=max(radii), outer=annulus[1]
     )
-    correction = _correction(clean, x, y, bkg, bad, flags, fluxes[default], errors[default], radii, annulus, config)
+    correction = _correction(clean, x, y, bkg, bad, flags, sums[:, default], errors[:, default], radii, annulus, config)
+    fluxes, flux_errors = _corrected(sums, errors, correction)
+    small, large = grid.index(_CONCENTRATION_FWHM[0]), grid.index(_CONCENTRATION_FWHM[1])
+    extended, concentration = extended_sources(
+        fluxes[:, small], flux_errors[:, small], fluxes[:, large], flux_errors[:, large],
+        clean=(flags & np.uint16(UNRELIABLE)) == 0,
+    )
+    if np.any(extended & (flags == 0)):  # galaxies may have entered the curve of growth: measure it again
+        flags = np.where(extended, flags | np.uint16(SourceFlag.EXTENDED), flags).astype(np.uint16)
+        correction = _correction(
+            clean, x, y, bkg, bad, flags, sums[:, default], errors[:, default], radii, annulus, config
+        )
+        fluxes, flux_errors = _corrected(sums, errors, correction)
+    flags = np.where(extended, flags | np.uint16(SourceFlag.EXTENDED), flags).astype(np.uint16)
+    factors, factor_errors = np.asarray(correction.factors), np.asarray(correction.errors)
 
     table = QTable(sources, copy=True)
-    for k, (flux, err) in enumerate(zip(fluxes, errors, strict=True)):
-        table[f"flux_r{k}"] = flux * correction.factors[k]
-        relative = correction.errors[k] / correction.factors[k]
-        table[f"flux_err_r{k}"] = np.hypot(err, relative * flux) * correction.factors[k]
+    for k, radius_fwhm in enumerate(fixed):
+        table[f"flux_r{k}"] = fluxes[:, grid.index(radius_fwhm)]
+        table[f"flux_err_r{k}"] = flux_errors[:, grid.index(radius_fwhm)]
     table["bkg_local"] = bkg
     table["bkg_local_err"] = bkg_err
-    table["flux"] = table[f"flux_r{default}"]
-    table["flux_err"] = table[f"flux_err_r{default}"]
+    table["concentration"] = concentration
+    if config.default_flux == "optimal":
+        choice = best_snr_choice(
+            reference_flux=fluxes[:, default],
+            sums=sums,
+            sum_errors=errors,
+            areas=np.pi * np.asarray(radii) ** 2,
+            factors=factors,
+            factor_errors=factor_errors,
+            bkg_err=bkg_err,
+            gain=gain,
+            candidates=np.isin(grid, OPTIMAL_RADII_FWHM),
+        )
+    else:
+        choice = np.full(len(x), default)
+    rows = np.arange(len(x))
+    table["flux"] = fluxes[rows, choice]
+    table["flux_err"] = flux_errors[rows, choice]
+    table["flux_radius_fwhm"] = np.asarray(grid)[choice]
     _add_magnitudes(table)
     table["flags"] = flags
-    table.meta.update(_meta(config, radii, annulus, fwhm_px, correction))
+    meta = _meta(config, tuple(r * fwhm_px for r in fixed), annulus, fwhm_px, correction, grid)
+    table.meta.update(meta)
     return table
 
 
-def local_background(
+def _corrected(sums: np.ndarray, errors: np.ndarray, correction: ApertureCorrection) -> tuple[np.ndarray, np.ndarray]:
+    """Aperture-corrected fluxes and errors (the correction's own error included)."""
+    factors, factor_errors = np.asarray(correction.factors), np.asarray(correction.errors)
+    return sums * factors, np.hypot(errors, factor_errors / factors * sums) * factors
+
+
+def _sky(
     image: np.ndarray,
     x: np.ndarray,
     y: np.ndarray,
     *,
-    annulus_px: tuple[float, float],
+    annulus: tuple[float, float],
     bad: np.ndarray,
-    clip_sigma: float,
+    noise: np.ndarray | float,
+    fwhm_px: float,
+    config: ApertureConfig,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Sigma-clipped mean per pixel in an annulus around each position, and its standard error.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        Background-subtracted image.
-    x, y : numpy.ndarray
-        Centres (0-based pixels).
-    annulus_px : tuple of float
-        Inner and outer radius (pixels), measured from the nearest pixel centre.
-    bad : numpy.ndarray
-        Boolean map of pixels to leave out.
-    clip_sigma : float
-        Clipping limit around the median, in standard deviations.
-
-    Returns
-    -------
-    bkg, bkg_err : numpy.ndarray
-        Local level per pixel and the uncertainty of that level (NaN where
-        the annulus has fewer than 5 usable pixels).
-    """
-    inner, outer = annulus_px
-    half = int(np.ceil(outer))
-    dy, dx = np.mgrid[-half : half + 1, -half : half + 1]
-    ring = (np.hypot(dx, dy) >= inner) & (np.hypot(dx, dy) <= outer)
-    dy, dx = dy[ring], dx[ring]
-    ny, nx = image.shape
-    cx = np.rint(x).astype(np.int64)
-    cy = np.rint(y).astype(np.int64)
-    level = np.full(len(x), np.nan)
-    error = np.full(len(x), np.nan)
-    step = max(1, _CHUNK_PIXELS // dx.size)
-    for start in range(0, len(x), step):
-        part = slice(start, start + step)
-        rows = cy[part, None] + dy[None, :]
-        cols = cx[part, None] + dx[None, :]
-        inside = (rows >= 0) & (rows < ny) & (cols >= 0) & (cols < nx)
-        rows, cols = np.clip(rows, 0, ny - 1), np.clip(cols, 0, nx - 1)
-        values = np.where(inside & ~bad[rows, cols], image[rows, cols], np.nan)
-        level[part], error[part] = _clipped_median_rows(values, clip_sigma)
-    return level, error
-
-
-def _clipped_median_rows(values: np.ndarray, clip_sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise mean after clipping around the median, and its standard error; NaNs are ignored.
-
-    The mean of the clipped values, not their median, is returned: digitised
-    data (integer ADU scaled by the flat) bias a median by up to half an ADU.
-    Sorting once makes every clipping pass a contiguous window of each row,
-    so each pass costs two comparisons and cumulative sums.
-    """
-    ordered = np.sort(values.astype(np.float64), axis=1)
-    n_rows, n_cols = ordered.shape
-    valid = np.isfinite(ordered).sum(axis=1)
-    filled = np.where(np.isfinite(ordered), ordered, 0.0)
-    csum = np.concatenate([np.zeros((n_rows, 1)), np.cumsum(filled, axis=1)], axis=1)
-    csq = np.concatenate([np.zeros((n_rows, 1)), np.cumsum(filled**2, axis=1)], axis=1)
-    rows = np.arange(n_rows)
-    low = np.zeros(n_rows, dtype=np.int64)
-    high = valid.copy()
-    for _ in range(_CLIP_ITERATIONS):
-        count = np.maximum(high - low, 1)
-        median = _window_median(ordered, rows, low, high)
-        mean = (csum[rows, high] - csum[rows, low]) / count
-        std = np.sqrt(np.maximum((csq[rows, high] - csq[rows, low]) / count - mean**2, 0.0))
-        lower = median - clip_sigma * std
-        upper = median + clip_sigma * std
-        new_low = (ordered < lower[:, None]).sum(axis=1)
-        new_high = np.minimum((ordered <= upper[:, None]).sum(axis=1), valid)
-        if np.array_equal(new_low, low) and np.array_equal(new_high, high):
-            break
-        low, high = new_low, np.maximum(new_high, new_low)
-    count = high - low
-    mean = (csum[rows, high] - csum[rows, low]) / np.maximum(count, 1)
-    std = np.sqrt(np.maximum((csq[rows, high] - csq[rows, low]) / np.maximum(count, 1) - mean**2, 0.0))
-    error = std / np.sqrt(np.maximum(count, 1))
-    few = count < 5
-    mean[few] = np.nan
-    error[few] = np.nan
-    return mean, error
-
-
-def _window_median(ordered: np.ndarray, rows: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    last = ordered.shape[1] - 1
-    lo = np.clip(low + (high - low - 1) // 2, 0, last)
-    hi = np.clip(low + (high - low) // 2, 0, last)
-    return 0.5 * (ordered[rows, lo] + ordered[rows, hi])
+    """Local sky with every other detection masked; the plain annulus where too few pixels remain."""
+    rough, _, _ = sep.sum_circle(image, x, y, 2.0 * fwhm_px, mask=bad, subpix=0)
+    level = float(np.nanmedian(noise)) if np.ndim(noise) else float(noise)
+    own = neighbour_mask_radius(rough, fwhm_px=fwhm_px, noise=level)
+    cover = neighbour_cover(image.shape, x, y, own)
+    bkg, bkg_err, _ = local_background(
+        image, x, y, annulus_px=annulus, bad=bad, clip_sigma=config.annulus_clip_sigma, cover=cover, own_radius=own
+    )
+    lost = ~np.isfinite(bkg)
+    if lost.any():
+        bkg[lost], bkg_err[lost], _ = local_background(
+            image, x[lost], y[lost], annulus_px=annulus, bad=bad, clip_sigma=config.annulus_clip_sigma
+        )
+    return bkg, bkg_err
 
 
 def _pixel_flags(finite: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -327,15 +297,24 @@ def _meta(
     annulus: tuple[float, float],
     fwhm_px: float,
     correction: ApertureCorrection,
+    grid: tuple[float, ...],
 ) -> dict:
+    fixed = [grid.index(float(r)) for r in config.radii_fwhm]
+    measurement = (
+        "optimal_aperture" if config.default_flux == "optimal" else f"aperture_{config.default_radius_fwhm}_fwhm"
+    )
     return {
+        "flux_measurement": measurement,
+        "flux_measurement_radii_fwhm": [float(r) for r in OPTIMAL_RADII_FWHM],
         "fwhm_px": float(fwhm_px),
         "aperture_radii_fwhm": [float(r) for r in config.radii_fwhm],
         "aperture_radii_px": [float(r) for r in radii],
         "aperture_default_radius_fwhm": float(config.default_radius_fwhm),
         "annulus_px": [float(a) for a in annulus],
-        "aperture_correction": dict(zip(map(float, config.radii_fwhm), correction.factors, strict=True)),
-        "aperture_correction_err": dict(zip(map(float, config.radii_fwhm), correction.errors, strict=True)),
+        "aperture_correction": {float(grid[k]): correction.factors[k] for k in fixed},
+        "aperture_correction_err": {float(grid[k]): correction.errors[k] for k in fixed},
+        "aperture_correction_all": dict(zip(grid, correction.factors, strict=True)),
+        "aperture_correction_all_err": dict(zip(grid, correction.errors, strict=True)),
         "aperture_correction_n_stars": correction.n_stars,
         "aperture_correction_applied": correction.n_stars > 0,
         "aperture_correction_tail": correction.tail_factor,

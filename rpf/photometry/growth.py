@@ -26,6 +26,7 @@ _MIN_STARS = 3
 _GRID_POINTS = 16
 _BETA_RANGE = (1.2, 25.0)
 _OUTLIER_SIGMA = 5.0
+_WEIGHT_CAP_PERCENTILE = 75.0
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,9 @@ def measure_aperture_correction(
     if good.sum() < _MIN_STARS:
         raise PhotometryError("aperture correction: too few stars with positive flux")
     ratios = fluxes[good] / ref_flux[good, None]
-    weights = ref_flux[good] ** 2
+    # sky-limited stars: weight f(R)**2; above the sample's upper quartile their own photons and
+    # per-star systematics (pixel phase, flat field) limit the ratio, so the weight stops growing
+    weights = np.minimum(ref_flux[good], np.percentile(ref_flux[good], _WEIGHT_CAP_PERCENTILE)) ** 2
     curve, _ = _weighted_ratio(ratios[:, : grid.size], weights)
     alpha, beta = _fit_growth(grid, curve, reference, annulus_px)
     tail = 1.0 / _measured_fraction(reference, alpha, beta, annulus_px)

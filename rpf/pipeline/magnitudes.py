@@ -68,6 +68,7 @@ def calibrate_magnitudes(state: FrameState, ctx: RunContext) -> FrameState:
             exptime=meta.exptime,
             airmass=airmass,
             config=ctx.config.zeropoint,
+            filter_name=meta.filter,
         )
     except ZeroPointError as exc:
         return state.evolve(phot=phot, band=choice.name).note(
@@ -83,7 +84,8 @@ def calibrate_magnitudes(state: FrameState, ctx: RunContext) -> FrameState:
     return state.evolve(phot=phot, zero_point=fit, band=choice.name, limiting_mag=limit).note(
         f"zero point: {fit.zero_point:.4f} ± {fit.zero_point_err:.4f} in {choice.name} ({band}) "
         f"from {fit.n_calib_stars} stars "
-        f"(rms {fit.rms:.3f}, colour term {fit.color_term:.3f}, match radius {radius:.2f}\"); "
+        f"(rms {fit.rms:.3f}, colour term {fit.color_term:.3f} ± {fit.color_term_err:.3f}: {fit.color_term_reason}; "
+        f"match radius {radius:.2f}\"); "
         f"limiting magnitude (5 sigma) {limit:.2f}"
     )
 

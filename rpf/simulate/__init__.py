@@ -6,6 +6,7 @@ See ``docs/simulate.md``.  Everything is deterministic for a given ``seed``
 
 from rpf.simulate.calibration import simulate_calibration_frames
 from rpf.simulate.catalog import BAND_COLUMNS, band_offsets, random_star_catalog
+from rpf.simulate.crowded import CrowdedField, crowded_field, write_crowded_field
 from rpf.simulate.files import write_demo_dataset, write_fits
 from rpf.simulate.frame import SimulatedFrame, SimulationTruth, field_catalog, simulate_frame
 from rpf.simulate.instrument import InstrumentMaps, InstrumentModel, instrument_maps
@@ -14,6 +15,7 @@ from rpf.simulate.site import DEFAULT_OBSERVATORY, DEFAULT_SITE, airmass_at
 
 __all__ = [
     "BAND_COLUMNS",
+    "CrowdedField",
     "DEFAULT_OBSERVATORY",
     "DEFAULT_SITE",
     "InstrumentMaps",
@@ -24,12 +26,14 @@ __all__ = [
     "VariableStar",
     "airmass_at",
     "band_offsets",
+    "crowded_field",
     "field_catalog",
     "instrument_maps",
     "random_star_catalog",
     "simulate_calibration_frames",
     "simulate_frame",
     "simulate_night",
+    "write_crowded_field",
     "write_demo_dataset",
     "write_fits",
 ]

@@ -16,6 +16,7 @@ from astropy.wcs import WCS
 from rpf.errors import ConfigError
 from rpf.simulate.catalog import random_star_catalog
 from rpf.simulate.cosmics import cosmic_ray_image
+from rpf.simulate.galaxy import place_galaxies, render_galaxies
 from rpf.simulate.header import science_header
 from rpf.simulate.instrument import InstrumentModel, digitize, expose, instrument_maps
 from rpf.simulate.psf import PsfModel, StarStamps, render_stars
@@ -48,7 +49,7 @@ class SimulationTruth:
     wcs : astropy.wcs.WCS
         The true WCS (even when the header carries none or a wrong one).
     noise_free : numpy.ndarray
-        Float32 calibrated image without noise: sky + stars.
+        Float32 calibrated image without noise: sky + stars + galaxies.
     zero_point_frame : float
         ``zero_point - extinction_k * airmass``.
     airmass : float
@@ -59,6 +60,9 @@ class SimulationTruth:
         Exposure time (s).
     params : dict
         The simulation parameters.
+    galaxies : astropy.table.Table
+        One row per galaxy: ``x, y, ra, dec, mag, color, flux`` (total, ADU),
+        ``r_eff_px, sersic_n, axis_ratio, pa_deg, in_frame`` (empty without galaxies).
     """
 
     stars: Table
@@ -75,6 +79,7 @@ class SimulationTruth:
     fwhm_px: float
     exptime: float
     params: dict = field(default_factory=dict)
+    galaxies: Table = field(default_factory=Table)
 
     def __getitem__(self, key: str) -> Any:
         """Return an attribute by name (``truth["stars"]`` is ``truth.stars``)."""
@@ -177,6 +182,7 @@ def simulate_frame(
     pointing_error_arcmin: float = 0.0,
     extra_stars: Table | None = None,
     star_mag_offsets: Mapping[int, float] | None = None,
+    galaxies: Table | None = None,
 ) -> SimulatedFrame:
     """Simulate a raw CCD science frame of a star field, with its truth.
 
@@ -250,6 +256,10 @@ def simulate_frame(
         optional ``color``, ``source_id`` (default -1, -2, ...).
     star_mag_offsets : mapping, optional
         ``source_id -> delta mag`` (variables).
+    galaxies : astropy.table.Table, optional
+        Extended sources (never in the catalogue): ``ra``/``dec`` or
+        ``x``/``y``, ``mag`` (in ``band``), ``r_eff_arcsec`` and optionally
+        ``sersic_n`` (1), ``axis_ratio`` (1), ``pa_deg`` (0), ``color`` (0).
 
     Returns
     -------
@@ -287,6 +297,22 @@ def simulate_frame(
         stars["mag"], color=stars["color"], exptime=exptime, zp_frame=zp_frame, color_term=color_term
     )
     star_image, stamps = render_stars(shape=shape, x=stars["x"], y=stars["y"], flux=stars["flux"], psf=psf_model)
+    galaxy_table = place_galaxies(galaxies, wcs=wcs, shape=shape, pixel_scale=pixel_scale)
+    if len(galaxy_table):
+        galaxy_table["flux"] = flux_from_mag(
+            galaxy_table["mag"], color=galaxy_table["color"], exptime=exptime, zp_frame=zp_frame, color_term=color_term
+        )
+        star_image += render_galaxies(
+            shape=shape,
+            x=galaxy_table["x"],
+            y=galaxy_table["y"],
+            flux=galaxy_table["flux"],
+            r_eff_px=galaxy_table["r_eff_px"],
+            sersic_n=galaxy_table["sersic_n"],
+            axis_ratio=galaxy_table["axis_ratio"],
+            position_angle_deg=galaxy_table["pa_deg"],
+            psf=psf_model,
+        )
     sky = _sky_level(
         sky_mag_arcsec2=sky_mag_arcsec2,
         sky_adu_per_s=sky_adu_per_s,
@@ -353,6 +379,7 @@ def simulate_frame(
         "pointing": list(pointing),
         "pointing_error_arcmin": pointing_error_arcmin,
         "write_wcs": write_wcs,
+        "n_galaxies": len(galaxy_table),
     }
     truth = SimulationTruth(
         stars=stars,
@@ -369,6 +396,7 @@ def simulate_frame(
         fwhm_px=psf_model.fwhm_px,
         exptime=float(exptime),
         params=params,
+        galaxies=galaxy_table,
     )
     return SimulatedFrame(raw=raw, header=header, truth=truth)
 

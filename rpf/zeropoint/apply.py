@@ -17,6 +17,7 @@ import re
 import numpy as np
 from astropy.table import QTable
 
+from rpf.flags import SourceFlag
 from rpf.zeropoint.fit import ZeroPointFit, calibration_offset
 from rpf.zeropoint.select import REJECT_FLAGS
 
@@ -55,6 +56,18 @@ def psf_to_aperture_ratio(phot: QTable, *, min_snr: float = 20.0) -> float:
     return float(np.median(flux[good] / psf[good]))
 
 
+def _calibrator_rows(fit: ZeroPointFit, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``zp_used`` and ``zp_residual`` per photometry row from the fit's calibrator table."""
+    used = np.zeros(n, bool)
+    residual = np.full(n, np.nan)
+    table = fit.calibrators
+    if len(table) and "phot_idx" in table.colnames:
+        rows = np.asarray(table["phot_idx"], int)
+        used[rows] = np.asarray(table["used"], bool)
+        residual[rows] = np.asarray(table["residual"], float)
+    return used, residual
+
+
 def apply_zero_point(
     phot: QTable,
     fit: ZeroPointFit,
@@ -82,14 +95,21 @@ def apply_zero_point(
     QTable
         Adds ``mag, mag_err``, ``mag_r<k>, mag_err_r<k>``, ``psf_mag,
         psf_mag_err`` (when PSF fluxes exist), ``cal_color`` (the colour used)
-        and ``cal_offset`` (``mag - mag_inst``); ``meta`` gains the
-        calibration numbers.
+        and ``cal_offset`` (``mag - mag_inst``), ``zp_used`` (the source was
+        a calibrator kept by the fit) and ``zp_residual`` (catalogue minus
+        calibrated magnitude of the calibrator candidates, else NaN); when
+        a colour term is applied, sources without a catalogue colour get
+        the ``NO_COLOR`` flag.  ``meta`` gains the calibration numbers.
     """
     out = phot.copy()
     colors = np.full(len(out), np.nan) if reference_colors is None else np.asarray(reference_colors, float)
     offset, offset_err = calibration_offset(fit, x=_values(out, "x"), y=_values(out, "y"), color=colors)
     out["cal_color"] = np.where(np.isfinite(colors), colors, fit.color_ref)
     out["cal_offset"] = offset
+    out["zp_used"], out["zp_residual"] = _calibrator_rows(fit, len(out))
+    if "flags" in out.colnames and (fit.color_term_fitted or fit.color_term != 0.0):
+        flags = np.asarray(out["flags"]).astype(np.uint16)
+        out["flags"] = np.where(np.isfinite(colors), flags, flags | np.uint16(SourceFlag.NO_COLOR)).astype(np.uint16)
     out["mag"], out["mag_err"] = _magnitudes(
         _values(out, "flux"), _values(out, "flux_err"), exptime, offset, offset_err
     )
@@ -113,6 +133,8 @@ def apply_zero_point(
         color_term=fit.color_term,
         color_term_err=fit.color_term_err,
         color_index=fit.color_index,
+        color_term_fitted=fit.color_term_fitted,
+        color_term_reason=fit.color_term_reason,
         extinction_k=fit.extinction_k,
         n_calib_stars=fit.n_calib_stars,
         zero_point_rms=fit.rms,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from rpf.errors import ZeroPointError
 
-__all__ = ["GAIA_COLUMNS", "BandChoice", "choose_band"]
+__all__ = ["GAIA_COLUMNS", "BandChoice", "band_matches_filter", "choose_band"]
 
 GAIA_COLUMNS = {"G": "phot_g_mean_mag", "BP": "phot_bp_mean_mag", "RP": "phot_rp_mean_mag"}
 """Gaia DR3 mean magnitude column of each Gaia band."""
@@ -131,3 +131,28 @@ def choose_band(filter_name: str, available: Collection[str], *, override: str |
         f"filter {filter_name!r} needs the reference column {column!r} ({system} {name}), "
         f"which the reference catalogue does not have"
     )
+
+
+def band_matches_filter(filter_name: str, choice: BandChoice) -> bool:
+    """Return True when ``choice`` is the filter's own band, so that no colour term is expected.
+
+    An unfiltered, luminance or unknown filter, a filter that names no known
+    band, a band forced to another one (``zeropoint.band``) and Johnson ``V``
+    calibrated against Tycho ``V_T`` do not match.
+
+    Parameters
+    ----------
+    filter_name : str
+        The frame's filter.
+    choice : BandChoice
+        The reference column calibrating it.
+    """
+    letters, system = _letter(filter_name)
+    if letters.rstrip("'’").strip().lower() in _CLEAR and system is None:
+        return False
+    try:
+        name, system = _candidate(filter_name)
+    except ZeroPointError:
+        return False
+    own_column = GAIA_COLUMNS[name] if system == "Gaia" else f"{name}_mag"
+    return choice.column == own_column

@@ -23,7 +23,8 @@ from astropy.table import QTable
 from rpf.config import ZeroPointConfig
 from rpf.errors import ZeroPointError
 from rpf.skymatch import match_sky
-from rpf.zeropoint.bands import choose_band
+from rpf.zeropoint.bands import band_matches_filter, choose_band
+from rpf.zeropoint.colorterm import decide_color_term
 from rpf.zeropoint.robust import robust_linear_fit
 from rpf.zeropoint.select import select_calibrators
 
@@ -77,6 +78,8 @@ class ZeroPointFit:
         Selection rejections by reason.
     calibrators : QTable
         The candidates with ``used``, ``residual`` and ``mag_fit`` columns.
+    color_term_reason : str
+        Why the colour term was (not) fitted.
     """
 
     zero_point: float
@@ -101,6 +104,7 @@ class ZeroPointFit:
     band_column: str
     rejected: dict = field(default_factory=dict, compare=False)
     calibrators: QTable = field(default_factory=QTable, compare=False, repr=False)
+    color_term_reason: str = ""
 
 
 def _spatial_terms(order: int) -> tuple[tuple[int, int], ...]:
@@ -173,6 +177,7 @@ def fit_zero_point(
     config: ZeroPointConfig,
     match_idx: tuple[np.ndarray, np.ndarray] | None = None,
     radius_arcsec: float = 2.0,
+    filter_name: str | None = None,
 ) -> ZeroPointFit:
     """Fit the frame's zero point (and optionally colour and spatial terms).
 
@@ -196,6 +201,10 @@ def fit_zero_point(
     radius_arcsec : float
         Match radius when ``match_idx`` is not given (the pipeline gives the
         pairs, matched within the frame's :func:`rpf.skymatch.match_radius_arcsec`).
+    filter_name : str, optional
+        The frame's filter when ``band`` is a reference column; with
+        ``config.fit_color_term = None`` a filter that is not the reference
+        band gets a colour term (:mod:`rpf.zeropoint.colorterm`).
 
     Raises
     ------
@@ -227,15 +236,31 @@ def fit_zero_point(
     terms = _spatial_terms(config.spatial_order)
     color = np.asarray(cal["color"], float)
     y = np.asarray(cal["mag_cat"] - cal["mag_inst"], float)
+    sigma = np.hypot(np.asarray(cal["mag_inst_err"], float), np.asarray(cal["mag_cat_err"], float))
+    spatial = _spatial_columns(cal["x"], cal["y"], terms, norm)
+    named_filter = filter_name if filter_name is not None else (None if band in reference.colnames else band)
+    decision = decide_color_term(
+        configured=config.fit_color_term,
+        has_color=bool(cal.meta.get("has_color", True)),
+        band_matches=named_filter is None or band_matches_filter(named_filter, choice),
+        band=choice.name,
+        filter_name=named_filter,
+        design=np.hstack([np.ones((len(cal), 1)), spatial]),
+        y=y - config.color_term * color,
+        sigma=sigma,
+        color=color,
+        clip_sigma=config.clip_sigma,
+        max_iter=config.max_iter,
+        method=config.robust,
+    )
     parts = [np.ones((len(cal), 1))]
-    fit_color = config.fit_color_term and cal.meta.get("has_color", True)
+    fit_color = decision.fit
     if fit_color:
         parts.append(color[:, None])
     else:
         y = y - config.color_term * color
-    parts.append(_spatial_columns(cal["x"], cal["y"], terms, norm))
+    parts.append(spatial)
     design = np.hstack(parts)
-    sigma = np.hypot(np.asarray(cal["mag_inst_err"], float), np.asarray(cal["mag_cat_err"], float))
     result = robust_linear_fit(
         design, y, sigma, clip_sigma=config.clip_sigma, max_iter=config.max_iter, method=config.robust
     )
@@ -276,6 +301,7 @@ def fit_zero_point(
         band_column=choice.column,
         rejected=dict(cal.meta["rejected"]),
         calibrators=table,
+        color_term_reason=decision.reason,
     )
 
 
