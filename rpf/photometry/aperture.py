@@ -22,6 +22,7 @@ _APCOR_MAX_STARS = 500
 _APCOR_FALLBACK_SNR = 10.0
 _APCOR_MIN_STARS = 3
 _CONCENTRATION_FWHM = (1.0, 2.0)
+_SHAPE_UNKNOWN = SourceFlag.SATURATED | SourceFlag.EDGE | SourceFlag.COSMIC_RAY | SourceFlag.BAD_PIXEL
 _APERTURE_BITS = (SourceFlag.SATURATED, SourceFlag.COSMIC_RAY, SourceFlag.BAD_PIXEL)
 
 
@@ -129,6 +130,7 @@ def aperture_photometry(
         fluxes[:, small], flux_errors[:, small], fluxes[:, large], flux_errors[:, large],
         clean=(flags & np.uint16(UNRELIABLE)) == 0,
     )
+    extended &= (flags & np.uint16(_SHAPE_UNKNOWN)) == 0  # flattened or damaged profiles say nothing of size
     if np.any(extended & (flags == 0)):  # galaxies may have entered the curve of growth: measure it again
         flags = np.where(extended, flags | np.uint16(SourceFlag.EXTENDED), flags).astype(np.uint16)
         correction = _correction(
