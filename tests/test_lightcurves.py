@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import aavso_spec
 import numpy as np
 import pytest
 from astropy.table import QTable, Table
 
-from rpf.errors import PhotometryError
+from rpf.errors import PhotometryError, ProductError
 from rpf.lightcurves import (
     LIGHTCURVE_COLUMNS,
+    POINT_COLUMNS,
     FramePhotometry,
+    NightStars,
+    aavso_extended,
+    aavso_filter,
     build_lightcurves,
     cross_identify,
+    star_lightcurve,
+    target_position,
+    write_aavso_extended,
     write_lightcurves_csv,
+    write_star_lightcurve_csv,
 )
 
 N_FRAMES = 12
@@ -164,3 +173,180 @@ def test_written_csv_has_contract_columns(night, tmp_path):
     assert back.colnames == list(LIGHTCURVE_COLUMNS)
     assert len(back) == N_CONST * N_FRAMES + N_FRAMES + (N_FRAMES - TRANSIENT_FIRST)
     np.testing.assert_allclose(back["mag"], table["mag"], rtol=1e-9)
+
+
+# --- incremental cross-identification, one star's light curve, exports ---------------------------------------
+
+
+def _variable_truth(frames):
+    return VAR_AMPLITUDE * np.sin(2 * np.pi * np.arange(len(frames)) / VAR_PERIOD)
+
+
+def _frame_index(names) -> np.ndarray:
+    return np.array([int(str(n)[1:]) for n in names])
+
+
+def test_stars_added_one_by_one_equal_the_batch(night):
+    frames = night["frames"]
+    stars = NightStars(radius_arcsec=2.0)
+    for frame in frames:
+        stars = stars.add(frame)
+    ids, ra, dec = cross_identify(frames, radius_arcsec=2.0)
+    assert stars.n_stars == len(ra) == N_CONST + 2 and stars.n_frames == N_FRAMES
+    for got, want in zip(stars.ids, ids, strict=True):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(stars.positions[0], ra, atol=1e-12)
+    with pytest.raises(PhotometryError, match="added twice"):
+        stars.add(frames[0])
+
+
+def test_light_curve_of_the_variable_matches_the_truth(night):
+    frames = night["frames"]
+    stars = NightStars(radius_arcsec=2.0).extend(frames)
+    curve = star_lightcurve(stars, ra=night["ra"][N_CONST], dec=night["dec"][N_CONST])
+    points = curve.points
+    assert list(points.colnames) == list(POINT_COLUMNS) and len(points) == N_FRAMES
+    truth = night["true"][N_CONST] + _variable_truth(frames)[_frame_index(points["frame"])]
+    pull = (points["diff_mag"] - truth) / points["diff_mag_err"]
+    # the curve is anchored to the calibrated scale by a constant: its offset is common to all points
+    assert abs(np.mean(points["diff_mag"] - truth)) < 0.05
+    assert np.sum((pull - np.mean(pull)) ** 2) / (N_FRAMES - 1) < 2.5
+    transient = stars.nearest(night["ra"][N_CONST + 1], night["dec"][N_CONST + 1])
+    chosen = set(curve.comparison["star_id"]) | set(curve.check["star_id"])
+    assert curve.star_id not in chosen and transient not in chosen
+    assert len(curve.check) == 1 and len(curve.comparison) >= 3
+    # similar brightness: the variable is at 14.0
+    assert np.all(np.abs(curve.comparison["mag"] - 14.0) < 1.6)
+    # each comparison star against the others, and the check star, scatter as their errors say
+    assert np.median(curve.comparison["chi2_dof"]) < 2.0 and curve.check["chi2_dof"][0] < 3.0
+    assert set(curve.curves["role"]) == {"comparison", "check"}
+    assert curve.chi2_dof > 20  # the variable stands out
+
+
+def test_constant_stars_scatter_as_their_errors_say(night):
+    stars = NightStars(radius_arcsec=2.0).extend(night["frames"])
+    chi2 = []
+    for i in range(0, N_CONST, 3):
+        curve = star_lightcurve(stars, ra=night["ra"][i], dec=night["dec"][i])
+        chi2.append(curve.chi2_dof)
+    assert 0.6 < np.median(chi2) < 1.5
+    assert np.percentile(chi2, 90) < 2.5
+
+
+def test_known_variables_and_the_target_are_never_comparison_stars(night):
+    frames = list(night["frames"])
+    plain = star_lightcurve(NightStars(radius_arcsec=2.0).extend(frames), ra=night["ra"][N_CONST],
+                            dec=night["dec"][N_CONST])
+    best = plain.comparison[0]
+    marked = []
+    for frame in frames:
+        near = np.hypot(frame.ra - best["ra"], frame.dec - best["dec"]) * 3600 < 2.0
+        marked.append(FramePhotometry(**{**frame.__dict__, "known_variable": near}))
+    stars = NightStars(radius_arcsec=2.0).extend(marked)
+    curve = star_lightcurve(stars, ra=night["ra"][N_CONST], dec=night["dec"][N_CONST])
+    assert best["star_id"] not in set(curve.comparison["star_id"]) | set(curve.check["star_id"])
+
+
+def test_user_comparison_and_check_stars(night):
+    stars = NightStars(radius_arcsec=2.0).extend(night["frames"])
+    comp = (night["ra"][3], night["dec"][3])
+    check = (night["ra"][4], night["dec"][4])
+    curve = star_lightcurve(stars, ra=night["ra"][N_CONST], dec=night["dec"][N_CONST], comparison=[comp], check=check)
+    assert list(curve.comparison["star_id"]) == [stars.nearest(*comp)]
+    assert list(curve.check["star_id"]) == [stars.nearest(*check)]
+    # against one star the differential curve is the magnitude difference, on the calibrated scale
+    comp_mag = np.array([f.mag[np.argmin(np.hypot(f.ra - comp[0], f.dec - comp[1]))] for f in night["frames"]])
+    target = curve.points
+    diff = np.asarray(target["mag"]) - comp_mag[_frame_index(target["frame"])]
+    np.testing.assert_allclose(np.asarray(target["diff_mag"]) - diff, np.mean(np.asarray(target["diff_mag"]) - diff),
+                               atol=1e-9)
+    with pytest.raises(PhotometryError, match="target or the check star"):
+        star_lightcurve(stars, ra=night["ra"][N_CONST], dec=night["dec"][N_CONST],
+                        comparison=[(night["ra"][N_CONST], night["dec"][N_CONST])])
+
+
+def test_target_position_by_row_and_by_name():
+    table = QTable({"ra": [10.0, 10.01, np.nan], "dec": [5.0, 5.01, 5.0], "vsx_name": ["", "V0001 Tst", ""],
+                    "cat_id": ["111", "222", "333"]})
+    assert target_position(table, row=1) == (10.01, 5.01)
+    assert target_position([table, table], name="v0001  TST") == (10.01, 5.01)
+    assert target_position(table, name="111") == (10.0, 5.0)
+    with pytest.raises(PhotometryError, match="no sky position"):
+        target_position(table, row=2)
+    with pytest.raises(PhotometryError, match="no source named"):
+        target_position(table, name="V0002 Tst")
+    with pytest.raises(PhotometryError, match="exactly one"):
+        target_position(table)
+
+
+def test_aavso_report_passes_the_specification(night, tmp_path):
+    stars = NightStars(radius_arcsec=2.0).extend(night["frames"])
+    curve = star_lightcurve(stars, ra=night["ra"][N_CONST], dec=night["dec"][N_CONST])
+    path = write_aavso_extended(curve, tmp_path / "report.txt", obscode="TST01", starid="V0001 Tst",
+                                filter_code="V", chart="X12345AB")
+    params, rows = aavso_spec.parse(path.read_text())
+    assert params["TYPE"].upper() == "EXTENDED" and params["DATE"] == "JD" and params["OBSCODE"] == "TST01"
+    assert len(rows) == len(curve.points)
+    points = curve.points
+    np.testing.assert_allclose([r["DATE"] for r in rows], points["mjd"] + 2400000.5, atol=1e-6)
+    np.testing.assert_allclose([r["MAGNITUDE"] for r in rows], points["diff_mag"], atol=6e-5)
+    np.testing.assert_allclose([r["MAGERR"] for r in rows], points["diff_mag_err"], atol=6e-5)
+    np.testing.assert_allclose([r["AMASS"] for r in rows], points["airmass"], atol=6e-5)
+    np.testing.assert_allclose([r["KMAG"] for r in rows], points["check_mag_inst"], atol=6e-4)
+    assert {r["CNAME"] for r in rows} == {"ENSEMBLE"} and {r["CMAG"] for r in rows} == {None}
+    assert {r["KNAME"] for r in rows} == {curve.check["label"][0]}
+    assert {r["MTYPE"] for r in rows} == {"STD"} and {r["FILTER"] for r in rows} == {"V"}
+    assert {r["CHART"] for r in rows} == {"X12345AB"} and not any(r["TRANS"] for r in rows)
+
+
+def test_aavso_report_with_one_comparison_star_and_another_delimiter(night):
+    stars = NightStars(radius_arcsec=2.0).extend(night["frames"])
+    comp = (night["ra"][3], night["dec"][3])
+    curve = star_lightcurve(stars, ra=night["ra"][N_CONST], dec=night["dec"][N_CONST], comparison=[comp])
+    params, rows = aavso_spec.parse(aavso_extended(curve, obscode="TST01", filter_code="CV", delim=";"))
+    assert params["DELIM"] == ";"
+    assert [r["CMAG"] for r in rows] == pytest.approx(list(curve.points["comparison_mag_inst"]), abs=6e-4)
+    assert {r["CNAME"] for r in rows} == {curve.comparison["label"][0]}
+
+
+def test_aavso_refuses_what_the_specification_forbids(night):
+    stars = NightStars(radius_arcsec=2.0).extend(night["frames"])
+    curve = star_lightcurve(stars, ra=night["ra"][N_CONST], dec=night["dec"][N_CONST])
+    with pytest.raises(ProductError, match="delimiter"):
+        aavso_extended(curve, obscode="TST01", starid="V1, Tst", filter_code="V")
+    with pytest.raises(ProductError, match="longer than 30"):
+        aavso_extended(curve, obscode="TST01", starid="X" * 31, filter_code="V")
+    with pytest.raises(ProductError, match="delimiter"):
+        aavso_extended(curve, obscode="TST01", filter_code="V", delim="#")
+    assert aavso_filter("V", "Johnson V") == "V" and aavso_filter("r", "SDSS r'") == "SR"
+    assert aavso_filter("V", "Clear") == "CV"
+    with pytest.raises(ProductError, match="no filter code"):
+        aavso_filter("G", "Clear")
+
+
+def test_the_specification_parser_catches_broken_reports():
+    head = "#TYPE=EXTENDED\n#OBSCODE=TST01\n#SOFTWARE=x\n#DELIM=,\n#DATE=JD\n#OBSTYPE=CCD\n"
+    good = "SS CYG,2454702.1234,11.235,0.003,B,NO,STD,105,10.593,110,11.090,1.561,na,X16382L,na\n"
+    assert aavso_spec.parse(head + good)[1][0]["CMAG"] == pytest.approx(10.593)
+    broken = {
+        "fields": good.replace(",na\n", "\n"),
+        "dot": good.replace("11.235", "11"),
+        "filter": good.replace(",B,", ",Q,"),
+        "CMAG": good.replace(",105,", ",na,"),
+        "blank": "\n" + good,
+        "JD": good.replace("2454702.1234", "54702.1234"),
+    }
+    for name, line in broken.items():
+        with pytest.raises(aavso_spec.SpecError):
+            aavso_spec.parse(head + line)
+            pytest.fail(f"the {name} error went through")
+    with pytest.raises(aavso_spec.SpecError, match="before the parameters"):
+        aavso_spec.parse(head.replace("#OBSTYPE=CCD\n", "") + good)
+
+
+def test_star_csv_has_the_points(night, tmp_path):
+    stars = NightStars(radius_arcsec=2.0).extend(night["frames"])
+    curve = star_lightcurve(stars, ra=night["ra"][N_CONST], dec=night["dec"][N_CONST])
+    back = Table.read(write_star_lightcurve_csv(curve, tmp_path / "star.csv"), format="ascii.csv")
+    assert back.colnames == list(POINT_COLUMNS)
+    np.testing.assert_allclose(back["diff_mag"], curve.points["diff_mag"], rtol=1e-12)

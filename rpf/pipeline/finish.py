@@ -1,4 +1,7 @@
-"""The end of a run, eager or on Dask: ``run_summary.csv``, ``lightcurves.csv``, ``extinction.json``."""
+"""The end of a run, eager or on Dask: ``run_summary.csv``, ``lightcurves.csv``, ``extinction.json``.
+
+Also ``night_quality.csv`` (:func:`rpf.night.night_quality`).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Any
 
 from rpf.errors import PhotometryError
 from rpf.lightcurves import FramePhotometry, build_lightcurves, write_lightcurves_csv
+from rpf.night import night_quality, write_night_quality_csv
 from rpf.pipeline.events import RunFinished
 from rpf.pipeline.extinction import fit_night_extinction, write_extinction_json
 from rpf.pipeline.state import FrameResult
@@ -107,6 +111,7 @@ def finish_run(
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = write_run_summary(metadata, out_dir / "run_summary.csv")
+    write_night_quality_csv(night_quality(metadata), out_dir / "night_quality.csv")
     messages: list[str] = []
     curves = None
     if lightcurves:

@@ -1,8 +1,9 @@
-"""A night of frames of one field: rising airmass, jitter, a variable and a transient."""
+"""A night of frames of one field: rising airmass, jitter, a variable, a transient and bad frames."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import astropy.units as u
@@ -16,7 +17,10 @@ from rpf.simulate.psf import PsfModel
 from rpf.simulate.site import DEFAULT_SITE, airmass_at, times_for_airmass
 from rpf.simulate.wcs import make_tan_wcs
 
-__all__ = ["Transient", "VariableStar", "simulate_night"]
+__all__ = ["FrameDefect", "Transient", "VariableStar", "simulate_night"]
+
+UNSOLVABLE_OFFSET_ARCMIN = 600.0
+"""How far off (arcmin) the header pointing of an unsolvable frame is."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,48 @@ class Transient:
     first_frame: int = 1
 
 
+@dataclass(frozen=True)
+class FrameDefect:
+    """What goes wrong in frame ``frame`` of a simulated night.
+
+    Attributes
+    ----------
+    frame : int
+        Index of the frame (0-based).
+    seeing_factor : float
+        The frame's FWHM is multiplied by this (bad seeing, defocus, wind shake).
+    cloud_mag : float
+        Grey extinction by clouds (mag): stars and sky are fainter, so the
+        frame's zero point falls this far below the extinction line.
+    sky_factor : float
+        The sky background is multiplied by this (moon, twilight).
+    unsolvable : bool
+        No WCS in the header and the header pointing (``RA``/``DEC``)
+        :data:`UNSOLVABLE_OFFSET_ARCMIN` away from the truth, so that no
+        astrometric solution can be found for it offline.
+    """
+
+    frame: int
+    seeing_factor: float = 1.0
+    cloud_mag: float = 0.0
+    sky_factor: float = 1.0
+    unsolvable: bool = False
+
+    def frame_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Return the ``simulate_frame`` arguments of the frame with this defect applied."""
+        if self.seeing_factor <= 0 or self.sky_factor <= 0:
+            msg = f"FrameDefect({self.frame}): seeing_factor and sky_factor must be > 0"
+            raise ConfigError(msg)
+        out = {**kwargs, "fwhm_arcsec": kwargs["fwhm_arcsec"] * self.seeing_factor}
+        out["zero_point"] = kwargs.get("zero_point", 23.0) - self.cloud_mag
+        if self.sky_factor != 1.0:
+            out["sky_mag_arcsec2"] = kwargs.get("sky_mag_arcsec2", 20.5) - 2.5 * np.log10(self.sky_factor)
+        if self.unsolvable:
+            out["write_wcs"] = False
+            out["pointing_error_arcmin"] = UNSOLVABLE_OFFSET_ARCMIN
+        return out
+
+
 def _as(kind: type, value: Any) -> Any:
     """Return ``value`` as a ``kind`` dataclass (from itself, a tuple or a dict)."""
     if value is None or isinstance(value, kind):
@@ -53,6 +99,18 @@ def _as(kind: type, value: Any) -> Any:
     if isinstance(value, dict):
         return kind(**value)
     return kind(*value)
+
+
+def _defects(defects: Sequence[FrameDefect | tuple | dict], n_frames: int) -> dict[int, FrameDefect]:
+    """Return the defects by frame index, checked."""
+    out: dict[int, FrameDefect] = {}
+    for item in defects:
+        defect = _as(FrameDefect, item)
+        if not 0 <= defect.frame < n_frames or defect.frame in out:
+            msg = f"FrameDefect frame {defect.frame}: outside 0..{n_frames - 1} or given twice"
+            raise ConfigError(msg)
+        out[defect.frame] = defect
+    return out
 
 
 def _frame_plan(
@@ -101,6 +159,7 @@ def simulate_night(
     jitter_arcsec: float = 10.0,
     seeing_jitter: float = 0.1,
     cadence_s: float = 300.0,
+    defects: Sequence[FrameDefect | tuple | dict] = (),
     **frame_kwargs: Any,
 ) -> list[SimulatedFrame]:
     """Simulate a night of frames of one field.
@@ -128,6 +187,9 @@ def simulate_night(
         Relative RMS variation of the FWHM between frames.
     cadence_s : float
         Time between frames when ``airmass_range`` is None.
+    defects : sequence of FrameDefect, tuple or dict
+        Bad frames: bad seeing, clouds, bright sky, no astrometric solution
+        (at most one defect per frame index).
     **frame_kwargs
         Passed to :func:`rpf.simulate.simulate_frame` (``center``, ``shape``,
         ``exptime``, ``date_obs``, ``instrument``, ...); ``airmass``,
@@ -138,7 +200,8 @@ def simulate_night(
     -------
     list of SimulatedFrame
         One per frame; ``truth.params["night"]`` holds the frame index, the
-        variable's ``source_id`` and ``delta_mag`` and the transient.
+        variable's ``source_id`` and ``delta_mag``, the transient and the
+        frame's ``defect`` (a dict, or None).
 
     Raises
     ------
@@ -151,6 +214,7 @@ def simulate_night(
         raise ConfigError(msg)
     variable = _as(VariableStar, variable_star)
     trans = _as(Transient, transient)
+    bad = _defects(defects, n_frames)
     rng = np.random.default_rng(seed)
     frame_kwargs = {"center": (150.0, 20.0), "date_obs": "2026-03-15T18:00:00", **frame_kwargs}
     center = frame_kwargs["center"]
@@ -191,6 +255,8 @@ def simulate_night(
         fwhm = base_fwhm * float(np.clip(1.0 + seeing_jitter * rng.normal(), 0.7, 1.3))
         show_transient = extra is not None and i >= trans.first_frame
         kwargs = {**frame_kwargs, "center": pointing, "date_obs": starts[i], "fwhm_arcsec": fwhm}
+        if i in bad:
+            kwargs = bad[i].frame_kwargs(kwargs)
         sim = simulate_frame(
             catalog=catalog,
             seed=int(rng.integers(2**31)),
@@ -212,6 +278,7 @@ def simulate_night(
                 "first_frame": trans.first_frame,
                 "present": show_transient,
             },
+            "defect": asdict(bad[i]) if i in bad else None,
         }
         frames.append(sim)
     return frames
