@@ -191,7 +191,11 @@ def test_stars_added_one_by_one_equal_the_batch(night):
     stars = NightStars(radius_arcsec=2.0)
     for frame in frames:
         stars = stars.add(frame)
+        assert stars.matrices.present[:, -1].sum() == len(frame.ra)  # built, then extended frame by frame
     ids, ra, dec = cross_identify(frames, radius_arcsec=2.0)
+    batch = NightStars(radius_arcsec=2.0).extend(frames).matrices
+    for name in ("mag", "inst_err", "flags", "present", "color"):
+        np.testing.assert_array_equal(getattr(stars.matrices, name), getattr(batch, name))
     assert stars.n_stars == len(ra) == N_CONST + 2 and stars.n_frames == N_FRAMES
     for got, want in zip(stars.ids, ids, strict=True):
         np.testing.assert_array_equal(got, want)

@@ -50,8 +50,8 @@ class StarMatrices:
         Source flags (0 where absent).
     present : ndarray of bool
         The star was detected in the frame.
-    color : ndarray
-        Per star, the median catalogue colour (NaN when never matched).
+    colors : ndarray
+        Catalogue colour of the matched reference star (NaN when unmatched).
     known_variable : ndarray of bool
         Per star, cross-matched with a known variable in some frame.
     """
@@ -62,8 +62,43 @@ class StarMatrices:
     inst_err: np.ndarray
     flags: np.ndarray
     present: np.ndarray
-    color: np.ndarray
+    colors: np.ndarray
     known_variable: np.ndarray
+
+    @cached_property
+    def color(self) -> np.ndarray:
+        """Per star, the median of ``colors`` (NaN when never matched)."""
+        return row_median(self.colors) if self.colors.shape[1] else np.full(self.colors.shape[0], np.nan)
+
+
+_MEASURED = (("mag", "mag"), ("mag_err", "mag_err"), ("inst", "mag_inst"), ("inst_err", "mag_inst_err"),
+             ("colors", "color"))
+"""Matrix name and the :class:`FramePhotometry` attribute it is filled from."""
+
+
+def _matrices(frames: Sequence[FramePhotometry], ids: Sequence[np.ndarray], n_stars: int,
+              base: StarMatrices | None = None) -> StarMatrices:
+    """Fill the matrices of ``frames`` (appended after the columns of ``base``, padded to ``n_stars`` rows)."""
+    done = 0 if base is None else base.mag.shape[1]
+    shape = (n_stars, done + len(frames))
+    out: dict[str, np.ndarray] = {}
+    for name, fill in ((n, np.nan) for n, _ in _MEASURED):
+        out[name] = np.full(shape, fill)
+    out["flags"], out["present"] = np.zeros(shape, np.int64), np.zeros(shape, bool)
+    variable = np.zeros(n_stars, bool)
+    if base is not None:
+        rows = base.mag.shape[0]
+        for name in out:
+            out[name][:rows, :done] = getattr(base, name)
+        variable[:rows] = base.known_variable
+    for f, (frame, star) in enumerate(zip(frames, ids, strict=True), start=done):
+        ok = star >= 0
+        s = star[ok]
+        for name, attribute in _MEASURED:
+            out[name][s, f] = getattr(frame, attribute)[ok]
+        out["flags"][s, f], out["present"][s, f] = frame.flags[ok], True
+        variable[s[frame.known_variable[ok]]] = True
+    return StarMatrices(known_variable=variable, **out)
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,8 +157,11 @@ class NightStars:
         np.add.at(sums, star, unit_vectors(frame.ra[good], frame.dec[good]))
         ids = np.full(len(frame.ra), -1, np.int64)
         ids[good] = star
-        return NightStars(radius_arcsec=self.radius_arcsec, frames=(*self.frames, frame), ids=(*self.ids, ids),
-                          sums=sums)
+        stars = NightStars(radius_arcsec=self.radius_arcsec, frames=(*self.frames, frame), ids=(*self.ids, ids),
+                           sums=sums)
+        if "matrices" in self.__dict__:  # extend the matrices already built rather than rebuild them
+            stars.__dict__["matrices"] = _matrices([frame], [ids], len(sums), base=self.matrices)
+        return stars
 
     def extend(self, frames: Iterable[FramePhotometry]) -> NightStars:
         """Return the stars with several frames added in turn."""
@@ -139,21 +177,8 @@ class NightStars:
 
     @cached_property
     def matrices(self) -> StarMatrices:
-        """The measurements of every star in every frame (computed once per instance)."""
-        shape = (self.n_stars, self.n_frames)
-        out = {name: np.full(shape, np.nan) for name in ("mag", "mag_err", "inst", "inst_err", "color")}
-        flags, present = np.zeros(shape, np.int64), np.zeros(shape, bool)
-        variable = np.zeros(self.n_stars, bool)
-        for f, (frame, star) in enumerate(zip(self.frames, self.ids, strict=True)):
-            ok = star >= 0
-            s = star[ok]
-            for name, values in (("mag", frame.mag), ("mag_err", frame.mag_err), ("inst", frame.mag_inst),
-                                 ("inst_err", frame.mag_inst_err), ("color", frame.color)):
-                out[name][s, f] = values[ok]
-            flags[s, f], present[s, f] = frame.flags[ok], True
-            variable[s[frame.known_variable[ok]]] = True
-        color = row_median(out.pop("color")) if shape[1] else np.full(shape[0], np.nan)
-        return StarMatrices(flags=flags, present=present, color=color, known_variable=variable, **out)
+        """The measurements of every star in every frame (built once per instance, extended by :meth:`add`)."""
+        return _matrices(self.frames, self.ids, self.n_stars)
 
     def nearest(self, ra: float, dec: float, *, radius_arcsec: float | None = None) -> int:
         """Return the number of the star nearest to a position.
@@ -190,17 +215,25 @@ class NightStars:
             chosen.append(star)
         return np.array(chosen, np.int64)
 
-    def label(self, star: int) -> str:
-        """Return the star's most frequent reference-catalogue identifier, else its position ``Jhhmmss.ss+ddmmss.s``."""
-        names = Counter(str(n) for f, s in zip(self.frames, self.ids, strict=True) for n in f.cat_id[s == star] if n)
-        if names:
-            return names.most_common(1)[0][0]
-        ra, dec = (float(v[star]) for v in self.positions)
-        seconds = round(ra / 15.0 * 3600.0, 2) % 86400.0
-        arcsec = round(abs(dec) * 3600.0, 1)
-        sign = "-" if dec < 0 else "+"
-        return (f"J{int(seconds // 3600):02d}{int(seconds % 3600 // 60):02d}{seconds % 60:05.2f}"
-                f"{sign}{int(arcsec // 3600):02d}{int(arcsec % 3600 // 60):02d}{arcsec % 60:04.1f}")
+    def labels(self, stars: Sequence[int]) -> list[str]:
+        """Return each star's most frequent catalogue identifier, else its position (``Jhhmmss.ss+ddmmss.s``)."""
+        wanted = np.asarray(stars, np.int64)
+        names: dict[int, Counter] = {int(s): Counter() for s in wanted}
+        for frame, ids in zip(self.frames, self.ids, strict=True):
+            rows = np.flatnonzero(np.isin(ids, wanted) & (frame.cat_id != ""))
+            for star, name in zip(ids[rows], frame.cat_id[rows], strict=True):
+                names[int(star)][str(name)] += 1
+        ra, dec = self.positions
+        return [names[int(s)].most_common(1)[0][0] if names[int(s)] else _position_label(ra[s], dec[s])
+                for s in wanted]
+
+
+def _position_label(ra: float, dec: float) -> str:
+    seconds = round(float(ra) / 15.0 * 3600.0, 2) % 86400.0
+    arcsec = round(abs(float(dec)) * 3600.0, 1)
+    sign = "-" if dec < 0 else "+"
+    return (f"J{int(seconds // 3600):02d}{int(seconds % 3600 // 60):02d}{seconds % 60:05.2f}"
+            f"{sign}{int(arcsec // 3600):02d}{int(arcsec % 3600 // 60):02d}{arcsec % 60:04.1f}")
 
 
 def time_order(frames: Sequence[FramePhotometry]) -> list[int]:

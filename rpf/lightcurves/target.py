@@ -144,7 +144,7 @@ def _stats(stars: NightStars, chosen: np.ndarray, role: str, diff: np.ndarray, e
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         rms = [np.std(d[k], ddof=1) if k.sum() > 1 else np.nan for d, k in zip(diff, finite, strict=True)]
-    columns = [chosen, [stars.label(int(s)) for s in chosen], [role] * len(chosen), ra[chosen], dec[chosen],
+    columns = [chosen, stars.labels(chosen), [role] * len(chosen), ra[chosen], dec[chosen],
                row_median(m.mag[chosen]) if len(chosen) else [], m.color[chosen], finite.sum(axis=1), rms,
                row_median(np.where(finite, err, np.nan)) if len(chosen) else [], reduced_chi2(diff, err)]
     return Table(columns, names=STAR_COLUMNS, dtype=[int, str, str, *[float] * 4, int, *[float] * 3])
@@ -211,7 +211,9 @@ def star_lightcurve(
     m = stars.matrices
     inst, err = clean_measurements(m.inst, m.inst_err, m.flags)
     offset, offset_err = differential_offsets(inst, err, comps)
-    scale = calibration_scale(m.mag, m.inst, offset, comps)
+    scale = np.full(stars.n_stars, np.nan)
+    needed = np.concatenate([[target], comps, checks])
+    scale[needed] = calibration_scale(m.mag[needed], m.inst[needed], offset, np.arange(1, 1 + len(comps)))
     loo, loo_err = leave_one_out_offsets(inst, err, comps, offset)
     comp_diff, comp_err = inst[comps] - loo + scale[comps, None], np.hypot(err[comps], loo_err)
     check_diff = inst[checks] - offset + scale[checks, None]
@@ -233,7 +235,7 @@ def star_lightcurve(
     good = np.isfinite(points["diff_mag"]) & np.isfinite(points["diff_mag_err"])
     star_ra, star_dec = stars.positions
     return StarLightCurve(
-        star_id=target, label=stars.label(target), ra=float(star_ra[target]), dec=float(star_dec[target]),
+        star_id=target, label=stars.labels([target])[0], ra=float(star_ra[target]), dec=float(star_dec[target]),
         points=points, comparison=_stats(stars, comps, "comparison", comp_diff, comp_err),
         check=_stats(stars, checks, "check", check_diff, check_err), curves=_curves(stars, rows),
         rms=float(np.std(points["diff_mag"][good], ddof=1)) if good.sum() > 1 else float("nan"),

@@ -10,7 +10,7 @@ from rpf.simulate.crowded import CrowdedField, crowded_field, write_crowded_fiel
 from rpf.simulate.files import write_demo_dataset, write_fits
 from rpf.simulate.frame import SimulatedFrame, SimulationTruth, field_catalog, simulate_frame
 from rpf.simulate.instrument import InstrumentMaps, InstrumentModel, instrument_maps
-from rpf.simulate.night import Transient, VariableStar, simulate_night
+from rpf.simulate.night import FrameDefect, Transient, VariableStar, simulate_night
 from rpf.simulate.site import DEFAULT_OBSERVATORY, DEFAULT_SITE, airmass_at
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "CrowdedField",
     "DEFAULT_OBSERVATORY",
     "DEFAULT_SITE",
+    "FrameDefect",
     "InstrumentMaps",
     "InstrumentModel",
     "SimulatedFrame",
