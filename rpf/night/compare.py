@@ -19,6 +19,7 @@ import numpy as np
 from astropy.table import Table
 
 from rpf.lightcurves import FrameRecord
+from rpf.night.quality import metadata_number
 from rpf.skymatch import match_radius_arcsec, match_sky
 
 __all__ = ["FRAME_COLUMNS", "STAR_COLUMNS", "RunComparison", "compare_runs"]
@@ -65,14 +66,6 @@ def _name(record: FrameRecord) -> str:
     return str(record.metadata.get("frame") or Path(record.path).name)
 
 
-def _number(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return number if math.isfinite(number) else math.nan
-
-
 def _column(phot: Any, name: str, n: int) -> np.ndarray:
     if phot is None or name not in phot.colnames:
         return np.full(n, np.nan)
@@ -98,8 +91,8 @@ def _differences(meta_a: Mapping[str, Any], meta_b: Mapping[str, Any]) -> dict[s
 def _radius(meta_a: Mapping[str, Any], meta_b: Mapping[str, Any], radius_arcsec: float | None) -> float:
     if radius_arcsec is not None:
         return float(radius_arcsec)
-    fwhm = np.nanmax([_number(meta_a.get("fwhm_arcsec")), _number(meta_b.get("fwhm_arcsec")), -1.0])
-    rms = math.hypot(*(_number(m.get("wcs_rms_arcsec")) for m in (meta_a, meta_b)))
+    fwhm = np.nanmax([metadata_number(m.get("fwhm_arcsec")) for m in (meta_a, meta_b)] + [-1.0])
+    rms = math.hypot(*(metadata_number(m.get("wcs_rms_arcsec")) for m in (meta_a, meta_b)))
     return match_radius_arcsec(fwhm_arcsec=fwhm if fwhm > 0 else None, wcs_rms_arcsec=rms, minimum=0.5, maximum=5.0)
 
 
@@ -123,8 +116,9 @@ def _pair(name: str, a: FrameRecord, b: FrameRecord, column: str, radius: float)
     ma, mb = a.metadata, b.metadata
     frame = {
         "frame": name, "status_a": str(ma.get("status", "")), "status_b": str(mb.get("status", "")),
-        **{f"{k}_{s}": _number(m.get(k)) for k in ("zero_point", "n_sources", "n_calib_stars", "fwhm_arcsec",
-                                                  "limiting_mag") for s, m in (("a", ma), ("b", mb))},
+        **{f"{k}_{s}": metadata_number(m.get(k)) for k in ("zero_point", "n_sources", "n_calib_stars",
+                                                           "fwhm_arcsec", "limiting_mag")
+           for s, m in (("a", ma), ("b", mb))},
         "n_matched": len(i_a), "n_only_a": n_a - len(i_a), "n_only_b": n_b - len(i_b),
         "median_mag_diff": float(np.median(finite)) if finite.size else math.nan,
         "mag_diff_scatter": _mad(finite), "radius_arcsec": radius,

@@ -26,8 +26,8 @@ from astropy.table import Table
 from rpf.errors import ConfigError
 from rpf.pipeline.extinction import NightExtinction, fit_night_extinction
 
-__all__ = ["QUALITY_COLUMNS", "QUALITY_FLAGS", "NightQuality", "QualityThresholds", "night_quality",
-           "write_night_quality_csv"]
+__all__ = ["QUALITY_COLUMNS", "QUALITY_FLAGS", "NightQuality", "QualityThresholds", "metadata_number",
+           "night_quality", "write_night_quality_csv"]
 
 QUALITY_COLUMNS = (
     "frame", "status", "flagged", "flags", "reasons", "date_obs", "mjd", "airmass", "filter", "band", "exptime",
@@ -122,7 +122,8 @@ class NightQuality:
         return [str(f) for f in self.table["frame"][self.table["flagged"]]]
 
 
-def _number(value: Any) -> float:
+def metadata_number(value: Any) -> float:
+    """Return a metadata value as a float, NaN when it is missing, not a number or not finite."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -133,10 +134,10 @@ def _number(value: Any) -> float:
 def _rows(metadata: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for meta in metadata:
-        row = {name: _number(meta.get(name)) for name in (
+        row = {name: metadata_number(meta.get(name)) for name in (
             "airmass", "exptime", "zero_point", "zero_point_err", "fwhm_arcsec", "fwhm_px", "background_level",
             "background_rms", "n_sources", "n_calib_stars", "limiting_mag", "wcs_rms_arcsec")}
-        row["mjd"] = _number(meta.get("mjd_mid"))
+        row["mjd"] = metadata_number(meta.get("mjd_mid"))
         for name in ("frame", "status", "date_obs", "filter", "band", "wcs_source"):
             row[name] = "" if meta.get(name) is None else str(meta.get(name))
         row["failed_stage"], row["error"] = meta.get("failed_stage"), meta.get("error")
