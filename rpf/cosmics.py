@@ -129,7 +129,6 @@ def clean_cosmic_rays(
         raise PhotometryError(f"cosmic-ray mask shape {np.shape(mask)} differs from the image's {image.shape}")
     if not config.enabled:
         clean = image.astype(np.float32, copy=True)
-        clean.flags.writeable = False
         return CosmicRays(clean=clean, mask=np.zeros(image.shape, bool), n_pixels=0)
     gain = config.gain if config.gain is not None else gain
     read_noise = config.read_noise if config.read_noise is not None else read_noise
