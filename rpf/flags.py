@@ -35,6 +35,8 @@ class SourceFlag(IntFlag):
     """Larger than the PSF (galaxy, blend or artefact)."""
     NO_COLOR = 1024
     """A colour term was applied but the source has no catalogue colour: the calibrators' median colour was used."""
+    OFF_FRAME = 2048
+    """A target's position falls outside the image (targets only)."""
 
 
 UNRELIABLE = (
