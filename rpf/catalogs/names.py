@@ -97,7 +97,8 @@ class _NameCache:
     def put(self, service: str, name: str, answer: dict) -> None:
         with sqlite3.connect(self.path, timeout=30.0) as db:
             db.execute(
-                "INSERT OR REPLACE INTO names VALUES (?, ?, ?, ?)", (service, _key(name), json.dumps(answer), time.time())
+                "INSERT OR REPLACE INTO names VALUES (?, ?, ?, ?)",
+                (service, _key(name), json.dumps(answer), time.time()),
             )
 
 
@@ -112,7 +113,8 @@ def _simbad(name: str, config: CatalogConfig) -> dict | None:
     )
     body = request(
         "POST", config.simbad_url, service="simbad", timeout_s=config.timeout_s, retries=config.retries,
-        backoff_s=config.retry_backoff_s, data={"REQUEST": "doQuery", "LANG": "ADQL", "FORMAT": "votable", "QUERY": adql},
+        backoff_s=config.retry_backoff_s,
+        data={"REQUEST": "doQuery", "LANG": "ADQL", "FORMAT": "votable", "QUERY": adql},
     )
     raw = parse_votable(body, service="simbad")
     ra = plain_column(raw, "ra", dtype=np.float64, fill=np.nan)
