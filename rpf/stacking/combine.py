@@ -246,6 +246,9 @@ def stack_frames(
     clip_sigma : float
         Values further than this many of their own standard deviations from
         the per-pixel median are rejected (cosmic rays, satellites, moving objects).
+    resample : str
+        Interpolation order of :func:`reproject.reproject_interp`
+        (``"nearest-neighbor"``, ``"bilinear"``, ``"bicubic"``).
 
     Returns
     -------
