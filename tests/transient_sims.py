@@ -41,8 +41,15 @@ def pipeline_context(folder: Path, catalog_file: Path, **sections) -> RunContext
 
 
 def write_calibrated(sim, path: Path) -> Path:
-    """Write the frame as it is after bias, dark and flat (so the run needs no master frames)."""
-    return write_fits(sim.calibrated(), path, sim.header)
+    """Write the frame as it is after bias, dark and flat (so the run needs no master frames).
+
+    ``SATURATE`` becomes the lowest calibrated value a saturated raw pixel can have (hot pixels aside).
+    """
+    header = sim.header.copy()
+    truth = sim.truth
+    floor = np.percentile(truth.bias + truth.dark_rate * truth.exptime, 99.9)
+    header["SATURATE"] = float((float(header["SATURATE"]) - floor) / np.max(truth.flat))
+    return write_fits(sim.calibrated(), path, header)
 
 
 def simulate(catalog: Table, *, seed: int, offset_arcsec=(0.0, 0.0), minute: int = 0, **kwargs):
