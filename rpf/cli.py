@@ -11,7 +11,7 @@ from rpf import __version__
 from rpf.config import PipelineConfig, load_config, option_type
 from rpf.errors import ConfigError, RPFError
 
-__all__ = ["build_parser", "config_from_args", "main"]
+__all__ = ["build_parser", "check_follow_up", "config_from_args", "main"]
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -33,6 +33,18 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--psf", action="store_true", help="PSF photometry as well as aperture photometry")
     p.add_argument("--manual-wcs", action="store_true", help="use --ra/--dec/--pixel-scale as the WCS itself")
     p.add_argument("--eager", action="store_true", help="run in this process without Dask (debugging)")
+    follow = p.add_argument_group("follow-up (docs/transients.md)")
+    follow.add_argument("--target", action="append", default=[], metavar="RA,DEC[,NAME]",
+                        help="a target measured in every frame (repeatable): a position, a SIMBAD or "
+                             "Astro-Colibri name, or skybot:NAME for an asteroid")
+    follow.add_argument("--targets", type=Path, metavar="FILE",
+                        help="CSV of targets: name, ra, dec [, epoch, rate_ra, rate_dec in arcsec/h]")
+    follow.add_argument("--template", type=Path, metavar="FILE",
+                        help="calibrated template with a WCS: subtract it from every frame")
+    follow.add_argument("--t0", type=option_type("transients", "t0"), metavar="TIME",
+                        help="reference time of the report (ISO UTC date or MJD)")
+    follow.add_argument("--limit-sigma", type=option_type("transients", "limit_sigma"), metavar="N",
+                        help="significance of the upper limits (default 3)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="process science frames into calibrated catalogues")
     run.add_argument("science", nargs="+", help="raw science frames (FITS)")
     _add_run_options(run)
+    run.add_argument("--stack", action="store_true",
+                     help="also co-add the frames and process the stack (in this process, like rpf stack)")
+
+    stack = sub.add_parser("stack", help="process a sequence, co-add it on its WCS and process the stack")
+    stack.add_argument("science", nargs="+", help="raw science frames of one field (FITS)")
+    _add_run_options(stack)
 
     demo = sub.add_parser("demo", help="simulate a night of frames and run the pipeline on it")
     demo.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
@@ -93,7 +111,35 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         changes["execution"] = execution
     if args.psf:
         changes["psf"] = {"enabled": True}
+    transients = {}
+    if args.target:
+        transients["targets"] = (*config.transients.targets, *args.target)
+    for key, value in (("targets_file", args.targets), ("template", args.template)):
+        if value is not None:
+            transients[key] = str(value)
+    for key in ("t0", "limit_sigma"):
+        if getattr(args, key) is not None:
+            transients[key] = getattr(args, key)
+    if transients:
+        changes["transients"] = transients
     return config.replace(**changes) if changes else config
+
+
+def check_follow_up(config: PipelineConfig) -> None:
+    """Fail early on bad targets, an unresolvable name, a bad T0 or a missing template.
+
+    Raises
+    ------
+    ConfigError
+        What is wrong (the command exits with status 2).
+    """
+    from rpf.pipeline.transient_steps import parse_t0, run_targets
+
+    transients = config.transients
+    parse_t0(transients.t0)
+    run_targets(transients, config.catalogs)
+    if transients.template and not Path(transients.template).is_file():
+        raise ConfigError(f"template {transients.template}: file not found")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -104,8 +150,10 @@ def _run(args: argparse.Namespace) -> int:
     if missing:
         print(f"rpf: error: calibration file(s) not found: {', '.join(missing)}", file=sys.stderr)
         return 2
+    check_follow_up(config)
     return run_with_progress(
-        args.science, config=config, out_dir=args.out, bias=args.bias, dark=args.dark, flat=args.flat, eager=args.eager
+        args.science, config=config, out_dir=args.out, bias=args.bias, dark=args.dark, flat=args.flat,
+        eager=args.eager, stack=args.command == "stack" or bool(getattr(args, "stack", False)),
     )
 
 
@@ -135,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "run":
+        if args.command in ("run", "stack"):
             return _run(args)
         if args.command == "demo":
             return _demo(args)

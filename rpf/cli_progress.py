@@ -93,8 +93,12 @@ def run_with_progress(
     dark: Sequence[str | Path] = (),
     flat: Sequence[str | Path] = (),
     eager: bool = False,
+    stack: bool = False,
 ) -> int:
     """Run the pipeline, printing progress; return the contract's exit status.
+
+    With ``stack`` the frames are processed in this process, co-added and the
+    stack processed as one more frame (:func:`rpf.pipeline.stacking.stack_eager`).
 
     Returns
     -------
@@ -102,9 +106,10 @@ def run_with_progress(
         0 when every frame succeeded, 2 when any failed.
     """
     from rpf.pipeline import run, run_eager
+    from rpf.pipeline.stacking import stack_eager
 
-    printer = ProgressPrinter(len(science))
-    runner = run_eager if eager else run
+    printer = ProgressPrinter(len(science) + (1 if stack else 0))
+    runner = stack_eager if stack else run_eager if eager else run
     finished = None
     for event in runner(science, config=config, out_dir=out_dir, bias=bias, dark=dark, flat=flat):
         printer(event)

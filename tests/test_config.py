@@ -49,7 +49,7 @@ def test_secrets_come_from_environment_and_never_serialise(tmp_path, monkeypatch
 # --- metadata (issue 10: "configuration metadata") ---------------------------------------------
 
 SECTIONS = ("header", "calibration", "background", "cosmics", "detection", "aperture", "astrometry", "catalogs",
-            "zeropoint", "psf", "execution", "output")
+            "zeropoint", "psf", "transients", "execution", "output")
 
 
 def test_every_field_of_every_section_is_described():

@@ -44,7 +44,8 @@ def test_parse_fixed_targets(text, expected):
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("400,20", "RA '400' is out of range"), ("150,95", "Dec '95' is out of range"), ("abc,20", "RA 'abc' cannot"),
+    [("400,20", "right ascension '400' is outside"), ("150,95", "declination '95' is outside"),
+     ("abc,20", "'abc' is not an angle"),
      ("150,", "expected RA,DEC"), ("", "empty value"), ("M31", "no name resolver"), ("skybot:", "names no")],
 )
 def test_bad_targets_are_clear_errors(text, message):

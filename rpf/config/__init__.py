@@ -32,6 +32,7 @@ from rpf.config.image import (
 )
 from rpf.config.run import ExecutionConfig, OutputConfig
 from rpf.config.sky import AstrometryConfig, CatalogConfig, ZeroPointConfig
+from rpf.config.transients import TransientsConfig
 from rpf.errors import ConfigError
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "OutputConfig",
     "PSFConfig",
     "PipelineConfig",
+    "TransientsConfig",
     "ZeroPointConfig",
     "describe_config",
     "load_config",
@@ -67,6 +69,7 @@ _SECTIONS: dict[str, type] = {
         CatalogConfig,
         ZeroPointConfig,
         PSFConfig,
+        TransientsConfig,
         ExecutionConfig,
         OutputConfig,
     )
@@ -124,6 +127,7 @@ class PipelineConfig:
     catalogs: CatalogConfig = field(default_factory=CatalogConfig)
     zeropoint: ZeroPointConfig = field(default_factory=ZeroPointConfig)
     psf: PSFConfig = field(default_factory=PSFConfig)
+    transients: TransientsConfig = field(default_factory=TransientsConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 

@@ -47,7 +47,9 @@ def run_eager(
     start = time.perf_counter()
     yield RunStarted(run_id=run_id, n_frames=len(paths), out_dir=str(out_dir))
     masters = build_masters(bias=bias, dark=dark, flat=flat, config=config)
-    ctx = RunContext(config=config, masters=masters, out_dir=Path(out_dir))
+    from rpf.pipeline.transient_steps import transient_context
+
+    ctx = RunContext(config=config, masters=masters, out_dir=Path(out_dir), **transient_context(config))
     results = {}
     for index, path in enumerate(paths):
         yield FrameStarted(run_id=run_id, path=str(path), index=index)
@@ -74,4 +76,5 @@ def run_eager(
         out_dir=Path(out_dir),
         run_id=run_id,
         seconds=time.perf_counter() - start,
+        transients=config.transients,
     )

@@ -37,4 +37,7 @@ def write_optional_products(state: FrameState, base: Path, ctx: RunContext) -> d
         path = f"{base}_transients.csv"
         write_catalog_csv(candidates, path)
         written["transients"] = path
+    from rpf.pipeline.transient_steps import write_transient_products
+
+    written.update(write_transient_products(state, base))
     return written

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rpf.config import TransientsConfig
 from rpf.errors import PhotometryError
 from rpf.lightcurves import FramePhotometry, build_lightcurves, write_lightcurves_csv
 from rpf.night import night_quality, write_night_quality_csv
@@ -78,6 +79,7 @@ def finish_run(
     lightcurves: bool = True,
     differential: bool = False,
     cancelled: bool = False,
+    transients: TransientsConfig | None = None,
 ) -> RunFinished:
     """Write the run's products and return the closing event.
 
@@ -97,6 +99,8 @@ def finish_run(
         Write ``lightcurves.csv`` (with ensemble differential magnitudes).
     cancelled : bool
         Whether the run was cancelled.
+    transients : TransientsConfig, optional
+        With targets: ``targets.csv`` and the follow-up report (``report.txt``, ``report.json``).
 
     Returns
     -------
@@ -119,6 +123,12 @@ def finish_run(
         curves, message = _write_lightcurves(done, out_dir, differential)
         if message:
             messages.append(message)
+    if transients is not None:
+        from rpf.pipeline.followup import write_run_targets
+
+        written, notes = write_run_targets([results[i] for i in sorted(results)], out_dir, transients=transients)
+        messages.extend(notes)
+        messages.extend(f"{name.replace('_', '.')}: {path}" for name, path in written.items())
     fits, notes = fit_night_extinction(metadata)
     messages.extend(notes)
     extinction = write_extinction_json(fits, out_dir / "extinction.json") if fits else None

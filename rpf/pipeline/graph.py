@@ -94,7 +94,9 @@ def make_context(
         masters = build_masters(bias=list(bias), dark=list(dark), flat=list(flat), config=config)
     else:
         masters = MasterFrames()
-    return RunContext(config=config, masters=masters, out_dir=Path(out_dir))
+    from rpf.pipeline.transient_steps import transient_context
+
+    return RunContext(config=config, masters=masters, out_dir=Path(out_dir), **transient_context(config))
 
 
 def _science_header(path: str) -> tuple[fits.Header, tuple[int, int]]:

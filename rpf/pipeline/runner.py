@@ -235,6 +235,7 @@ class _Run:
             lightcurves=self.lightcurves,
             differential=self.differential,
             cancelled=self._cancelled,
+            transients=self.config.transients,
         )
 
 

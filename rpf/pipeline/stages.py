@@ -38,6 +38,8 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "zero_point": ("zeropoint", "catalogs"),
     "psf": ("psf",),
     "crossmatch": ("catalogs",),
+    "subtraction": ("transients",),
+    "targets": ("transients", "aperture", "catalogs"),
 }
 """The configuration sections each stage reads (written to the frame's log)."""
 
@@ -283,6 +285,20 @@ def crossmatch(state: FrameState, ctx: RunContext) -> FrameState:
     return crossmatch_stage(state, ctx)
 
 
+def subtraction(state: FrameState, ctx: RunContext) -> FrameState:
+    """Subtract the run's template (``transients.template``) and list the difference-image candidates."""
+    from rpf.pipeline.transient_steps import subtraction_step
+
+    return subtraction_step(state, ctx)
+
+
+def targets(state: FrameState, ctx: RunContext) -> FrameState:
+    """Measure the run's targets by forced photometry: magnitude or upper limit (frame and difference image)."""
+    from rpf.pipeline.transient_steps import targets_step
+
+    return targets_step(state, ctx)
+
+
 STAGES = (
     ("load", load),
     ("calibrate", calibrate_frame),
@@ -294,5 +310,7 @@ STAGES = (
     ("zero_point", calibrate_magnitudes),
     ("psf", psf_photometry),
     ("crossmatch", crossmatch),
+    ("subtraction", subtraction),
+    ("targets", targets),
 )
 """The ordered per-frame stages; products are written after the last one."""

@@ -39,6 +39,9 @@ class FrameState:
     crossmatch: list = field(default_factory=list)
     limiting_mag: float | None = None
     band: str | None = None
+    difference: Any = None
+    difference_candidates: QTable | None = None
+    targets: QTable | None = None
     timings: dict[str, float] = field(default_factory=dict)
     log: tuple[str, ...] = ()
     error: str | None = None

@@ -335,10 +335,10 @@ def _header(
     header["GAIN"] = (float(gain), "[e-/ADU] effective gain of the stack")
     header["RDNOISE"] = (float(gain * np.sqrt(read_var)), "[e-] effective read noise of the stack")
     header["NCOMBINE"] = (len(frames), "frames co-added")
-    header["STKREF"] = (base.name, "reference frame (grid, header, zero point)")
+    header["STKREF"] = (base.name[:60], "reference frame")
     header["STKMETH"] = (f"reproject_interp {order}; clipped mean", "resampling; combination")
     for i, (f, weight) in enumerate(zip(frames, w, strict=True), start=1):
-        header[f"STKIM{i:03d}"] = (f.name[:68], "co-added frame")
+        header[f"STKIM{i:03d}"] = (f.name[:60], "co-added frame")
         header[f"STKWT{i:03d}"] = (float(weight), "its weight")
     header["BUNIT"] = "adu"
     header["HISTORY"] = f"rpf stack of {len(frames)} frames, total exposure {total:g} s"
