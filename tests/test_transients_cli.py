@@ -133,6 +133,8 @@ def test_report_ready_to_send(sequence):
     assert stack["exptime_s"] == pytest.approx(N_FRAMES * 60.0) and stack["ncombine"] == N_FRAMES
     assert stack["hours_since_t0"] == pytest.approx(2.0 + 2.5 / 60, abs=0.01)
     assert f"{stack['mag']:.2f} +/- {stack['mag_err']:.2f}" in text
+    rock = next(t for t in report["targets"] if t["target"] == "rock")
+    assert [m["frame"] for m in rock["measurements"]] == [f"seq{i}.fits" for i in range(N_FRAMES)]
     blank = next(t for t in report["targets"] if t["target"] == "blank")
     assert not blank["best"]["detected"] and blank["best"]["frame"] == "stack.fits"
     assert f"> {blank['best']['upper_limit']:.2f} (3 sigma)" in text

@@ -62,6 +62,17 @@ def _measurement(row, t0_mjd: float | None) -> dict[str, Any]:
     }
 
 
+def _usable(row) -> bool:
+    """Return True for a row with a magnitude or a limit, not a moving target on a stack (clipped out of it)."""
+    if "moving" in row.colnames and "ncombine" in row.colnames and _moving(row["moving"]) and int(row["ncombine"]) > 1:
+        return False
+    return _num(row["upper_limit"]) is not None or (bool(row["detected"]) and _num(row["mag"]) is not None)
+
+
+def _moving(value: Any) -> bool:
+    return str(value).strip().lower() in ("true", "1")
+
+
 def follow_up_reports(targets: Table, *, t0_mjd: float | None = None) -> list[dict[str, Any]]:
     """Return one report (JSON-serialisable numbers) per target, measurements in time order.
 
@@ -78,15 +89,15 @@ def follow_up_reports(targets: Table, *, t0_mjd: float | None = None) -> list[di
         ``target, ra, dec, t0_utc, observatory, instrument, reference_catalog,
         measurements`` (frames with a position on the image: every frame and
         the stacks, each with ``detected``, ``mag, mag_err`` or the
-        ``upper_limit``) and ``best`` (the detection of highest SNR, else the
-        deepest limit).
+        ``upper_limit``; a moving target's rows on stacks are left out: it is
+        clipped out of a sidereal stack) and ``best`` (the detection of
+        highest SNR, else the deepest limit).
     """
     reports = []
     for name in dict.fromkeys(str(n) for n in targets["target"]):
         rows = targets[np.asarray(targets["target"], str) == name]
         rows = rows[np.argsort(np.nan_to_num(np.asarray(rows["mjd_mid"], float), nan=np.inf))]
-        measured = [_measurement(r, t0_mjd) for r in rows if _num(r["upper_limit"]) is not None
-                    or (bool(r["detected"]) and _num(r["mag"]) is not None)]
+        measured = [_measurement(r, t0_mjd) for r in rows if _usable(r)]
         first = rows[0]
         detections = [m for m in measured if m["detected"]]
         if detections:

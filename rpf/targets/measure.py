@@ -144,7 +144,7 @@ def measure_targets(
     -------
     astropy.table.QTable
         :data:`TARGET_COLUMNS` first, then ``x, y, flux, flux_err,
-        flux_limit, bkg_local, noise_local, limit_sigma, band, cal_offset``
+        flux_limit, bkg_local, noise_local, limit_sigma, moving, band, cal_offset``
         (and ``psf_flux, psf_flux_err, psf_snr, psf_mag, psf_mag_err`` with
         a PSF model).
     """
@@ -174,6 +174,7 @@ def measure_targets(
     for name in ("x", "y", "flux", "flux_err", "flux_limit", "bkg_local", "noise_local"):
         out[name] = phot[name]
     out["limit_sigma"] = np.full(len(targets), float(limit_sigma))
+    out["moving"] = np.array([t.moving for t in targets], bool)
     out["band"] = [context.band or ""] * len(targets)
     out["cal_offset"] = offset
     if psf_model is not None:
