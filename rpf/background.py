@@ -111,8 +111,8 @@ def estimate_background(
         If the image is not 2-D or has no usable pixel.
     """
     image = np.asarray(data)
-    if image.ndim != 2:
-        raise PhotometryError(f"background needs a 2-D image, got shape {image.shape}")
+    if image.ndim != 2 or image.size == 0:
+        raise PhotometryError(f"background needs a non-empty 2-D image, got shape {image.shape}")
     ignore = ~np.isfinite(image)
     if mask is not None:
         ignore |= np.asarray(mask) != 0

@@ -151,6 +151,15 @@ def _run(args: argparse.Namespace) -> int:
         print(f"rpf: error: calibration file(s) not found: {', '.join(missing)}", file=sys.stderr)
         return 2
     check_follow_up(config)
+    if config.catalogs.catalog_file:
+        from rpf.catalogs import read_catalog_file
+        from rpf.errors import CatalogError
+
+        try:
+            read_catalog_file(config.catalogs.catalog_file)  # checked once, before any frame
+        except CatalogError as exc:
+            print(f"rpf: error: {exc}", file=sys.stderr)
+            return 2
     return run_with_progress(
         args.science, config=config, out_dir=args.out, bias=args.bias, dark=args.dark, flat=args.flat,
         eager=args.eager, stack=args.command == "stack" or bool(getattr(args, "stack", False)),

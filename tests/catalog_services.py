@@ -28,6 +28,7 @@ def service_config(httpserver, tmp_path, **changes) -> CatalogConfig:
         timeout_s=0.5,
         retries=0,
         retry_backoff_s=0.01,
+        service_down_s=0.0,  # each test decides whether a failed host is remembered
         colibri_uid="secret-uid-123",
         gaia_url=httpserver.url_for("/tap-server/tap/sync"),
         simbad_url=httpserver.url_for("/simbad/sim-tap/sync"),

@@ -302,7 +302,7 @@ def _config(field, name: str, cache: str, index_dir: str | None, **catalogs) -> 
     server = field["server"]
     values = {
         "cache_dir": str(field["root"] / cache), "timeout_s": TIMEOUT_S, "retries": 0, "retry_backoff_s": 0.01,
-        "tycho2_dir": str(field["root"] / "no_tycho2"),
+        "service_down_s": 0, "tycho2_dir": str(field["root"] / "no_tycho2"),
         "gaia_url": server.url_for(PATHS["gaia_dr3"]), "simbad_url": server.url_for(PATHS["simbad"]),
         "vizier_url": server.url_for(PATHS["vizier"]), "skybot_url": server.url_for(PATHS["skybot"]),
         "colibri_url": server.url_for(PATHS["colibri"]), **catalogs,

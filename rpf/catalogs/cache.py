@@ -12,6 +12,11 @@ unexpired entry of the same service and signature whose cone contains the
 requested cone; the rows are then cut to the requested cone.  Each file's
 SHA-256 is kept in the index: a file that is missing, altered or unreadable
 is dropped and reported as a miss, so it is fetched again.
+
+The index is data, possibly shared by several users: a ``path`` that does
+not resolve to a regular file inside the cache folder (``../..``, an
+absolute path, a symbolic link leading out) is never read nor deleted; its
+row is dropped with a warning.
 """
 
 from __future__ import annotations
@@ -147,8 +152,29 @@ class CatalogCache:
                 return cut_to_cone(table, cone)
         return None
 
+    def _entry_file(self, relative: str) -> Path | None:
+        """Return the resolved ``<service>/<name>.parquet`` file inside the cache folder, else None.
+
+        ``..``, absolute paths and symbolic links leading elsewhere (even to
+        ``index.sqlite``) are refused.
+        """
+        root = self.root.resolve()
+        path = (root / relative).resolve()
+        return path if path.suffix == ".parquet" and path.parent.parent == root else None
+
+    def _refuse(self, entry_key: str, relative: str) -> None:
+        log.warning(
+            "catalogue cache %s: index entry %s points outside the cache files (%r): entry dropped, "
+            "nothing read or deleted",
+            self.root, entry_key, relative,
+        )
+        self._forget(entry_key)
+
     def _read(self, entry: CacheEntry) -> Table | None:
-        path = self.root / entry.path
+        path = self._entry_file(entry.path)
+        if path is None:
+            self._refuse(entry.key, entry.path)
+            return None
         try:
             if _sha256(path) != entry.sha256:
                 raise ValueError("checksum mismatch")
@@ -165,7 +191,10 @@ class CatalogCache:
         """Write ``table`` (the full answer for ``cone``) and index it."""
         key = uuid.uuid4().hex
         relative = Path(service) / f"{key}.parquet"
-        path = self.root / relative
+        path = self._entry_file(str(relative))
+        if path is None or path.parent.name != service:
+            msg = f"catalogue cache: service name {service!r} is not a plain folder name"
+            raise CatalogError(msg)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         clean = table.copy(copy_data=False)
@@ -180,13 +209,24 @@ class CatalogCache:
             db.execute("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", astuple(entry))
         return entry
 
-    def remove(self, key: str) -> None:
-        """Delete one entry and its file."""
+    def _forget(self, key: str) -> str | None:
+        """Delete one index row; return its ``path``."""
         with self._connect() as db:
             row = db.execute("SELECT path FROM entries WHERE key = ?", (key,)).fetchone()
             db.execute("DELETE FROM entries WHERE key = ?", (key,))
-        if row is not None:
-            (self.root / row[0]).unlink(missing_ok=True)
+        return None if row is None else str(row[0])
+
+    def remove(self, key: str) -> None:
+        """Delete one entry and its file (only a cache file inside the cache folder)."""
+        relative = self._forget(key)
+        if relative is None:
+            return
+        path = self._entry_file(relative)
+        if path is None:
+            log.warning("catalogue cache %s: entry %s pointed outside the cache files (%r): file left alone",
+                        self.root, key, relative)
+        elif path.is_file():
+            path.unlink()
 
     def clear(self, service: str | None = None, *, older_than_days: float | None = None) -> int:
         """Delete entries (all, of one service, or older than a limit); return how many."""

@@ -80,7 +80,7 @@ class AstroColibri:
         }
         body = request(
             "POST", config.colibri_url, service=self.name, timeout_s=config.timeout_s, retries=config.retries,
-            backoff_s=config.retry_backoff_s, json_body=payload,
+            backoff_s=config.retry_backoff_s, down_s=config.service_down_s, json_body=payload,
         )
         try:
             answer = json.loads(body)

@@ -125,7 +125,7 @@ class GaiaDR3:
         limit = config.mag_limit if cone.mag_limit is None else cone.mag_limit
         body = request(
             "POST", config.gaia_url, service=self.name, timeout_s=config.timeout_s, retries=config.retries,
-            backoff_s=config.retry_backoff_s,
+            backoff_s=config.retry_backoff_s, down_s=config.service_down_s,
             data={"REQUEST": "doQuery", "LANG": "ADQL", "FORMAT": "votable", "QUERY": _adql(cone, limit)},
         )
         return to_reference(parse_votable(body, service=self.name))

@@ -35,7 +35,7 @@ class Simbad:
         )
         body = request(
             "POST", config.simbad_url, service=self.name, timeout_s=config.timeout_s, retries=config.retries,
-            backoff_s=config.retry_backoff_s,
+            backoff_s=config.retry_backoff_s, down_s=config.service_down_s,
             data={"REQUEST": "doQuery", "LANG": "ADQL", "FORMAT": "votable", "QUERY": adql},
         )
         raw = parse_votable(body, service=self.name)

@@ -62,7 +62,7 @@ class SkyBoT:
         }
         body = request(
             "GET", config.skybot_url, service=self.name, timeout_s=config.timeout_s, retries=config.retries,
-            backoff_s=config.retry_backoff_s, params=params,
+            backoff_s=config.retry_backoff_s, down_s=config.service_down_s, params=params,
         )
         raw = parse_votable(body, service=self.name)
         number = plain_column(raw, "Num", dtype=str, fill="")

@@ -47,6 +47,6 @@ def query_vizier(
     }
     body = request(
         "GET", config.vizier_url, service=service, timeout_s=config.timeout_s, retries=config.retries,
-        backoff_s=config.retry_backoff_s, params=params,
+        backoff_s=config.retry_backoff_s, down_s=config.service_down_s, params=params,
     )
     return parse_votable(body, service=service)

@@ -107,6 +107,10 @@ class CatalogConfig:
         MPC observatory code used for SkyBoT (else the frame's site coordinates).
     retry_backoff_s : float
         First retry delay; it doubles after each failed attempt.
+    service_down_s : float
+        A service host that timed out or refused connections (after its
+        retries) is not contacted again by this process for this many
+        seconds: later queries fail at once and say why.  ``0`` always tries.
     match_radius_min_arcsec : float
         Smallest radius matching detections to the reference catalogue (the
         zero point's calibrators) and to the label services; the radius is
@@ -144,6 +148,7 @@ class CatalogConfig:
     colibri_window_days: float = param(3.0, unit="day", minimum=0.0, maximum=365.0)
     mpc_code: str | None = param(None, pattern="[0-9A-Za-z]{3}", hint="three letters or digits")
     retry_backoff_s: float = param(1.0, unit="s", minimum=0.0, maximum=60.0)
+    service_down_s: float = param(600.0, unit="s", minimum=0.0, maximum=86400.0)
     match_radius_min_arcsec: float = param(1.0, unit="arcsec", minimum=0.0, exclusive_minimum=True, maximum=600.0)
     match_radius_max_arcsec: float = param(10.0, unit="arcsec", minimum=0.0, exclusive_minimum=True, maximum=600.0)
     tycho2_dir: str = param("/usr/share/astrometry", kind="path")

@@ -95,8 +95,8 @@ def detect_sources(
         If the image is not 2-D, ``sep`` fails, or no source is found.
     """
     image = np.asarray(data_sub)
-    if image.ndim != 2:
-        raise PhotometryError(f"detection needs a 2-D image, got shape {image.shape}")
+    if image.ndim != 2 or image.size == 0:
+        raise PhotometryError(f"detection needs a non-empty 2-D image, got shape {image.shape}")
     fwhm = _DEFAULT_FWHM_PX if fwhm_px is None else float(fwhm_px)
     ignore = ~np.isfinite(image)
     if mask is not None:

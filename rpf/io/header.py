@@ -34,19 +34,28 @@ _NO_EXPTIME = (
 
 
 def frame_stem(path: str | os.PathLike[str]) -> str:
-    """Return the file name without ``.fits``/``.fit``/``.fts``/``.gz``/``.fz`` (any case, stacked)."""
-    name = Path(path).name
+    """Return the product stem of a file: its name without ``.fits``/``.fit``/``.fts``/``.gz``/``.fz``/``.bz2``.
+
+    Suffixes are removed in any case and stacked (``x.fits.gz`` gives ``x``).
+    The stem is always a visible, non-empty file name: leading dots are
+    dropped (``.fits`` gives ``fits``, ``.hidden.fits`` gives ``hidden``), so
+    products are never hidden files nor written beside the output folder.
+    """
+    full = Path(path).name
+    name = full
     stripped = True
     while stripped:
         stripped = False
         for suffix in _STEM_SUFFIXES:
             if name.lower().endswith(suffix) and len(name) > len(suffix):
                 name, stripped = name[: -len(suffix)], True
-    return name
+    return name.lstrip(".") or full.lstrip(".") or "frame"
 
 
 def _parse_exptime(value: Any) -> float:
     exptime = parse_float(value)
+    if exptime == 0:
+        raise ValueError("a zero-second exposure (a bias frame?) gives no count rate")
     if exptime < 0:
         raise ValueError("negative exposure time")
     return exptime
@@ -59,22 +68,45 @@ def _parse_airmass(value: Any) -> float:
     return airmass
 
 
+def _unusable(header: fits.Header, keys: tuple[str, ...], parse: Any) -> list[str]:
+    """Return ``"KEY = value (why)"`` for each keyword present whose value ``parse`` rejects."""
+    problems = []
+    for key in keys:
+        if key not in header:
+            continue
+        value = header[key]
+        try:
+            if isinstance(value, fits.card.Undefined) or not str(value).strip():
+                raise ValueError("blank")
+            parse(value)
+        except (ValueError, TypeError) as exc:
+            problems.append(f"{key} = {value!r} ({exc})")
+    return problems
+
+
 def _read_exptime(header: fits.Header, *, path: str, defaults: HeaderDefaults, notes: list[str]) -> float:
     found = first_valid(header, EXPTIME_KEYS, _parse_exptime, notes=notes)
     if found is not None:
         return found[1]
-    if defaults.exptime is None:
-        raise FrameError(path, _NO_EXPTIME)
-    notes.append(f"no EXPTIME/EXPOSURE/ITIME keyword: using header.exptime={defaults.exptime} s")
-    return defaults.exptime
+    unusable = "; ".join(_unusable(header, EXPTIME_KEYS, _parse_exptime))
+    if defaults.exptime is not None:
+        why = f"unusable exposure time {unusable}" if unusable else "no EXPTIME/EXPOSURE/ITIME keyword"
+        notes.append(f"{why}: using header.exptime={defaults.exptime} s")
+        return defaults.exptime
+    if unusable:
+        raise FrameError(path, f"unusable exposure time: {unusable}; set header.exptime to the real exposure time")
+    raise FrameError(path, _NO_EXPTIME)
 
 
 def _type_saturation(header: fits.Header) -> float | None:
-    bitpix = int(header.get("BITPIX", -32))
-    if bitpix < 0:
+    try:
+        bitpix = int(parse_float(header.get("BITPIX", -32)))
+        bzero = parse_float(header.get("BZERO", 0.0))
+        bscale = parse_float(header.get("BSCALE", 1.0))
+    except (ValueError, TypeError):
         return None
-    bzero = float(header.get("BZERO", 0.0))
-    bscale = float(header.get("BSCALE", 1.0))
+    if bitpix not in (8, 16, 32, 64) or bscale <= 0:
+        return None
     offset = 2.0 ** (bitpix - 1)
     signed_max = offset - 1.0 if bitpix > 8 else 2.0**bitpix - 1.0
     return bzero + bscale * signed_max
@@ -136,7 +168,8 @@ def read_meta(
     Raises
     ------
     rpf.errors.FrameError
-        No exposure time in the header and none configured.
+        No usable exposure time in the header (missing, not a number, not
+        finite, zero or negative) and none configured in ``header.exptime``.
     """
     path = str(path)
     notes: list[str] = []

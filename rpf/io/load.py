@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
@@ -14,6 +12,8 @@ from rpf.config import HeaderDefaults
 from rpf.errors import FrameError
 from rpf.flags import SourceFlag
 from rpf.frame import Frame
+from rpf.io.captured import capture_warnings
+from rpf.io.checks import check_frame_shape, check_input_file
 from rpf.io.header import read_meta
 
 __all__ = ["load_frame"]
@@ -22,8 +22,8 @@ _STRUCTURAL_KEYS = frozenset(
     {"SIMPLE", "XTENSION", "BITPIX", "EXTEND", "PCOUNT", "GCOUNT", "BZERO", "BSCALE", "BLANK", "CHECKSUM",
      "DATASUM", "EXTNAME", "EXTVER", "INHERIT", "END", "COMMENT", "HISTORY", ""}
 )
-_UNCOMPRESSED_SUFFIXES = (".fits", ".fit", ".fts")
-_MAGIC = (b"SIMPLE  =", b"\x1f\x8b", b"BZh")
+_FITS_MAGIC = b"SIMPLE  ="
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh")
 
 
 def _is_structural(key: str) -> bool:
@@ -60,8 +60,9 @@ def _merged_header(hdul: fits.HDUList, index: int) -> fits.Header:
     return header
 
 
-def _check_truncation(hdul: fits.HDUList, index: int, *, path: str) -> None:
-    if not path.lower().endswith(_UNCOMPRESSED_SUFFIXES) or isinstance(hdul[index], fits.CompImageHDU):
+def _check_truncation(hdul: fits.HDUList, index: int, *, path: str, compressed: bool) -> None:
+    """Compare a plain file's size with what its header promises (a whole-file-compressed one cannot be)."""
+    if compressed or isinstance(hdul[index], fits.CompImageHDU):
         return
     info = hdul[index].fileinfo()
     if info is None:
@@ -72,17 +73,15 @@ def _check_truncation(hdul: fits.HDUList, index: int, *, path: str) -> None:
         raise FrameError(path, f"truncated file: the image needs {expected} bytes but the file has only {actual}")
 
 
-def _read_image(path: str, hdu: int | None) -> tuple[np.ndarray, fits.Header]:
+def _read_image(path: str, hdu: int | None, *, compressed: bool) -> tuple[np.ndarray, fits.Header]:
     """Return the raw (physical-value) image and its merged header."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with fits.open(path, memmap=False, lazy_load_hdus=False) as hdul:
-                index = _pick_hdu(hdul, path=path, hdu=hdu)
-                _check_truncation(hdul, index, path=path)
-                header = _merged_header(hdul, index)
-                data = hdul[index].data
-                return np.asarray(data), header
+        with fits.open(path, memmap=False, lazy_load_hdus=False) as hdul:
+            index = _pick_hdu(hdul, path=path, hdu=hdu)
+            _check_truncation(hdul, index, path=path, compressed=compressed)
+            header = _merged_header(hdul, index)
+            data = hdul[index].data
+            return np.asarray(data), header
     except FrameError:
         raise
     except (OSError, EOFError, ValueError, TypeError, IndexError, KeyError) as exc:
@@ -105,15 +104,19 @@ def _pixel_mask(raw: np.ndarray, data: np.ndarray, saturation: float) -> np.ndar
     return mask
 
 
-def load_frame(path: str | os.PathLike[str], *, defaults: HeaderDefaults, hdu: int | None = None) -> Frame:
+def load_frame(
+    path: str | os.PathLike[str], *, defaults: HeaderDefaults, hdu: int | None = None, min_side: int = 1
+) -> Frame:
     """Load a FITS image as a :class:`~rpf.frame.Frame`.
 
     The image is taken from ``hdu`` or else the first HDU holding 2-D (or
     larger) image data: primary, image extension or tile-compressed
-    (``.fz``); gzip files (``.gz``) are read transparently.  Integer data are
-    scaled with BZERO/BSCALE and converted to float32 without overflow; a
-    3-D cube gives its first plane (noted in ``meta.warnings``).  For an
-    extension HDU the primary header's keywords complete the extension's.
+    (``.fz``); gzip and bzip2 files are recognised by their content, whatever
+    their name, and read transparently.  Integer data are scaled with
+    BZERO/BSCALE and converted to float32 without overflow; a 3-D cube gives
+    its first plane (noted in ``meta.warnings``).  For an extension HDU the
+    primary header's keywords complete the extension's.  Nothing but a
+    regular file is opened (see :func:`rpf.io.check_input_file`).
 
     Parameters
     ----------
@@ -123,6 +126,9 @@ def load_frame(path: str | os.PathLike[str], *, defaults: HeaderDefaults, hdu: i
         Values for keywords the header lacks (each use is noted).
     hdu : int, optional
         Index of the HDU to read; ``None`` picks the first image HDU.
+    min_side : int
+        Smallest height and width accepted (the pipeline passes
+        :func:`rpf.io.minimum_frame_side`).
 
     Returns
     -------
@@ -134,24 +140,25 @@ def load_frame(path: str | os.PathLike[str], *, defaults: HeaderDefaults, hdu: i
     Raises
     ------
     rpf.errors.FrameError
-        Missing, empty (0-byte), non-FITS, truncated or corrupt file; no image
-        data; no finite pixel; no exposure time and none configured.
+        Missing, empty (0-byte), non-regular (directory, FIFO, device,
+        socket, broken link), non-FITS, truncated or corrupt file; no image
+        data; image smaller than ``min_side``; no finite pixel; no usable
+        exposure time.
     """
     path = str(path)
-    file = Path(path)
-    if not file.is_file():
-        raise FrameError(path, "file not found" if not file.exists() else "not a regular file")
-    if file.stat().st_size == 0:
-        raise FrameError(path, "empty file (0 bytes)")
+    file = check_input_file(path)
     with file.open("rb") as stream:
-        start = stream.read(9)
-    if not start.startswith(_MAGIC):
+        start = stream.read(len(_FITS_MAGIC))
+    compressed = start.startswith(_COMPRESSED_MAGIC)
+    if not (compressed or start.startswith(_FITS_MAGIC)):
         raise FrameError(path, "not a FITS file: it does not start with a SIMPLE card (nor is it gzip/bzip2)")
-    raw, header = _read_image(path, hdu)
-    notes: list[str] = []
+    with capture_warnings() as caught:
+        raw, header = _read_image(path, hdu, compressed=compressed)
+    notes = [f"reading the file: {text}" for text in caught]
     raw = _first_plane(raw, notes)
     if raw.size == 0:
         raise FrameError(path, "empty image: the data array has no pixels")
+    check_frame_shape(raw.shape, path=path, min_side=min_side)
     if raw.dtype.kind not in "uifb":
         raise FrameError(path, f"unsupported pixel type {raw.dtype}")
     data = raw.astype(np.float32)
@@ -160,4 +167,3 @@ def load_frame(path: str | os.PathLike[str], *, defaults: HeaderDefaults, hdu: i
     meta = read_meta(header, path=path, shape=data.shape, defaults=defaults)
     mask = _pixel_mask(raw, data, meta.saturation)
     return Frame(data=data, header=header, meta=replace(meta, warnings=tuple(notes) + meta.warnings), mask=mask)
-

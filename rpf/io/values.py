@@ -17,7 +17,10 @@ def parse_float(value: Any) -> float:
     """Return a finite float from a number or numeric string; raise ``ValueError`` otherwise."""
     if isinstance(value, bool):
         raise ValueError("not a number")
-    number = float(str(value).strip()) if isinstance(value, str) else float(value)
+    try:
+        number = float(str(value).strip()) if isinstance(value, str) else float(value)
+    except (ValueError, TypeError, OverflowError):
+        raise ValueError("not a number") from None
     if not math.isfinite(number):
         raise ValueError("not a finite number")
     return number
@@ -49,11 +52,14 @@ def first_valid(
     """Return ``(keyword, parsed value)`` of the first keyword that parses.
 
     Keywords present but unusable are skipped with a note appended to ``notes``.
+    A keyword that appears more than once with different values is noted
+    too: only its first value is read.
     """
     for key in keys:
         if key not in header:
             continue
         value = header[key]
+        _note_duplicates(header, key, notes)
         if isinstance(value, fits.card.Undefined) or (isinstance(value, str) and not value.strip()):
             continue
         try:
@@ -61,3 +67,13 @@ def first_valid(
         except (ValueError, TypeError) as exc:
             notes.append(f"ignored {key}={value!r}: {exc}")
     return None
+
+
+def _note_duplicates(header: fits.Header, key: str, notes: list[str]) -> None:
+    count = header.count(key)
+    if count < 2:
+        return
+    values = [header[(key, index)] for index in range(count)]
+    if len({repr(v) for v in values}) > 1:
+        shown = ", ".join(repr(v) for v in values)
+        notes.append(f"{key} appears {count} times with different values ({shown}): the first, {values[0]!r}, is read")

@@ -8,17 +8,21 @@ so the eager and the distributed paths run exactly the same code.
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 from rpf.errors import RPFError
+from rpf.io import capture_warnings
 from rpf.pipeline.context import RunContext
 from rpf.pipeline.stages import STAGES, stage_parameters
 from rpf.pipeline.state import FrameResult, FrameState
 
 __all__ = ["finish_frame", "process_frame", "run_stage"]
+
+log = logging.getLogger(__name__)
 
 StageFunction = Callable[[FrameState, RunContext], FrameState]
 Emit = Callable[[str, dict], None]
@@ -51,7 +55,9 @@ def run_stage(name: str, function: StageFunction, state: FrameState, ctx: RunCon
         return state
     start = time.perf_counter()
     try:
-        new = function(state, ctx)
+        with capture_warnings() as caught:
+            new = function(state, ctx)
+        new = _noted_warnings(new, name, caught)
     except RPFError as exc:
         message = _naming(state.path, str(exc), name)
         new = state.evolve(error=message, failed_stage=name).note(f"ERROR {message}")
@@ -63,6 +69,14 @@ def run_stage(name: str, function: StageFunction, state: FrameState, ctx: RunCon
     outcome = "FAILED" if new.error is not None else "done"
     new = new.note(f"stage {name}: {outcome} in {elapsed:.3f} s; parameters {stage_parameters(name, ctx.config)}")
     return new.evolve(timings={**new.timings, name: elapsed})
+
+
+def _noted_warnings(state: FrameState, stage: str, caught: list[str]) -> FrameState:
+    """Write the Python warnings a stage raised to the frame's log (and stderr), naming the file."""
+    for text in caught:
+        log.warning("%s: %s: %s", state.path, stage, text)
+        state = state.note(f"WARNING {stage}: {text}")
+    return state
 
 
 def _naming(path: str, message: str, stage: str) -> str:

@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 
 from rpf.config import PipelineConfig
 from rpf.errors import RPFError
+from rpf.io import check_input_file
 from rpf.pipeline.context import RunContext
 from rpf.pipeline.frame import StageFunction, finish_frame, run_stage
 from rpf.pipeline.stages import STAGES
@@ -100,6 +101,7 @@ def make_context(
 
 
 def _science_header(path: str) -> tuple[fits.Header, tuple[int, int]]:
+    check_input_file(path)  # never open a FIFO: it would block the run before any frame starts
     with fits.open(path, lazy_load_hdus=True) as hdul:
         for hdu in hdul:
             if hdu.is_image and hdu.header.get("NAXIS", 0) == 2:

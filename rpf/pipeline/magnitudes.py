@@ -45,13 +45,14 @@ def calibrate_magnitudes(state: FrameState, ctx: RunContext) -> FrameState:
     state = _airmass(state, ctx)
     meta = state.frame.meta
     if state.wcs.wcs is None:
-        return state.note("zero point: not determined (no astrometric solution)")
+        return state.note("WARNING zero point: not determined (no astrometric solution)")
     if state.reference is None or len(state.reference) == 0:
-        return state.note("zero point: not determined (no reference catalogue)")
+        why = next((line for line in reversed(state.log) if line.startswith("reference catalogue:")), "")
+        return state.note(f"WARNING zero point: not determined (no reference catalogue){'; ' + why if why else ''}")
     try:
         choice = choose_band(meta.filter, state.reference.colnames, override=ctx.config.zeropoint.band)
     except ZeroPointError as exc:
-        return state.note(f"zero point: not determined ({exc})")
+        return state.note(f"WARNING zero point: not determined ({exc})")
     band = choice.column
     radius = match_radius_arcsec(state, ctx)
     phot_idx, ref_idx = match_sky(_values(state.phot, "ra"), _values(state.phot, "dec"),
@@ -72,7 +73,7 @@ def calibrate_magnitudes(state: FrameState, ctx: RunContext) -> FrameState:
         )
     except ZeroPointError as exc:
         return state.evolve(phot=phot, band=choice.name).note(
-            f"zero point: not determined ({exc}); {len(phot_idx)} matches within {radius:.2f}\""
+            f"WARNING zero point: not determined ({exc}); {len(phot_idx)} matches within {radius:.2f}\""
         )
     phot = apply_zero_point(phot, fit, exptime=meta.exptime, reference_colors=_colors(phot))
     limit = limiting_magnitude(

@@ -83,12 +83,19 @@ def frame_metadata(state: FrameState, ctx: RunContext) -> dict[str, Any]:
         "background_rms": _num(getattr(state.background, "global_rms", None)),
         "aperture_correction": state.phot.meta.get("aperture_correction") if state.phot is not None else None,
         "services": [r.to_dict() for r in state.crossmatch],
-        "warnings": list(meta.warnings) if meta else [],
+        "warnings": _warnings(state),
         "software_version": __version__,
         "parameters": ctx.config.to_dict(),
         "timings": dict(state.timings),
     }
     return out
+
+
+def _warnings(state: FrameState) -> list[str]:
+    """Return the header warnings and every ``WARNING`` line of the frame's log, each once, in order."""
+    found = list(state.frame.meta.warnings) if state.frame is not None else []
+    found += [line.removeprefix("WARNING ") for line in state.log if line.startswith("WARNING ")]
+    return list(dict.fromkeys(found))
 
 
 def _ordered(phot: QTable) -> QTable:

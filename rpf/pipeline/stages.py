@@ -20,7 +20,7 @@ from rpf.cosmics import clean_cosmic_rays
 from rpf.detection import FwhmEstimate, detect_sources, estimate_fwhm
 from rpf.errors import PhotometryError
 from rpf.flags import SourceFlag
-from rpf.io import load_frame
+from rpf.io import load_frame, minimum_frame_side
 from rpf.photometry import aperture_photometry
 from rpf.pipeline.context import RunContext
 from rpf.pipeline.state import FrameState
@@ -65,7 +65,7 @@ def stage_parameters(name: str, config: PipelineConfig) -> dict[str, dict]:
 
 def load(state: FrameState, ctx: RunContext) -> FrameState:
     """Read the raw frame and normalise its header."""
-    frame = load_frame(state.path, defaults=ctx.config.header)
+    frame = load_frame(state.path, defaults=ctx.config.header, min_side=minimum_frame_side(ctx.config))
     meta = frame.meta
     state = state.note(
         f"load: {state.path}: {meta.shape[1]}x{meta.shape[0]} px, exptime {meta.exptime} s, "
