@@ -12,6 +12,7 @@ from astropy.table import Table
 from catalog_services import FIELD_DEC, FIELD_MJD, FIELD_RA, SITE, requests_to, serve_all, service_config
 
 from rpf.catalogs import PROVIDERS, CatalogCache, Cone, crossmatch_sources, query_service
+from rpf.errors import CatalogError
 
 
 def _sources() -> Table:
@@ -124,3 +125,50 @@ def test_lookup_cuts_rows_to_the_requested_cone(tmp_path, radius):
     got = cache.lookup("simbad", "s", Cone(10.0, 0.0, radius))
     assert np.all(np.abs(got["ra"] - 10.0) <= radius)
     assert len(got) == np.sum(np.abs(ra - 10.0) <= radius)
+
+
+def _tamper(cache: CatalogCache, key: str, path: str) -> None:
+    with sqlite3.connect(cache.root / "index.sqlite") as db:
+        db.execute("UPDATE entries SET path = ? WHERE key = ?", (path, key))
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "absolute", "index", "symlink_out"])
+def test_tampered_index_never_reads_or_deletes_outside_its_files(tmp_path, caplog, kind):
+    """Issue 11 item 2: a checksum mismatch used to unlink whatever the index's ``path`` named."""
+    root = tmp_path / "shared" / "cache"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    cache = CatalogCache(root)
+    cone = Cone(1.0, 2.0, 0.1)
+    entry = cache.store("vsx", "sig", cone, Table({"ra": [1.0], "dec": [2.0]}))
+    if kind == "symlink_out":  # a cache file replaced by a link to the victim
+        link = root / "vsx" / "evil.parquet"
+        link.symlink_to(victim)
+        target = "vsx/evil.parquet"
+    else:
+        target = {"dotdot": "../../victim.txt", "absolute": str(victim), "index": "index.sqlite"}[kind]
+    _tamper(cache, entry.key, target)
+    assert cache.lookup("vsx", "sig", cone) is None  # not served, and ...
+    assert victim.read_text() == "precious" and (root / "index.sqlite").is_file()  # ... nothing deleted
+    assert cache.entries() == []  # the bad row is dropped
+    assert "outside the cache files" in caplog.text and repr(target) in caplog.text
+    assert (root / entry.path).is_file()  # the genuine file is untouched too
+
+
+def test_remove_and_clear_never_follow_a_tampered_path(tmp_path, caplog):
+    root = tmp_path / "cache"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    cache = CatalogCache(root)
+    entry = cache.store("simbad", "sig", Cone(1.0, 2.0, 0.1), Table({"ra": [1.0], "dec": [2.0]}))
+    _tamper(cache, entry.key, "../victim.txt")
+    assert cache.clear() == 1
+    assert victim.read_text() == "precious" and cache.entries() == []
+    assert "file left alone" in caplog.text
+
+
+def test_service_name_cannot_leave_the_cache_folder(tmp_path):
+    cache = CatalogCache(tmp_path / "cache")
+    with pytest.raises(CatalogError, match="not a plain folder name"):
+        cache.store("../escape", "sig", Cone(1.0, 2.0, 0.1), Table({"ra": [1.0], "dec": [2.0]}))
+    assert not (tmp_path / "escape").exists()

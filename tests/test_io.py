@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import gzip
 import importlib.resources
+import os
+import socket
+import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
+from raw_fits import raw_fits
 
-from rpf.config import HeaderDefaults
+from rpf.config import HeaderDefaults, PipelineConfig
 from rpf.errors import FrameError
 from rpf.flags import SourceFlag
-from rpf.io import frame_stem, load_frame, read_meta
+from rpf.io import capture_warnings, check_input_file, frame_stem, load_frame, minimum_frame_side, read_meta
 
 DEFAULTS = HeaderDefaults()
 SHAPE = (64, 80)
@@ -294,7 +299,174 @@ def test_malformed_values_are_skipped_with_a_note() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "stem"), [("a.fits", "a"), ("b.fits.fz", "b"), ("c.FIT.gz", "c"), ("d.fts", "d"), ("e.v2.fits", "e.v2")]
+    ("name", "stem"),
+    [("a.fits", "a"), ("b.fits.fz", "b"), ("c.FIT.gz", "c"), ("d.fts", "d"), ("e.v2.fits", "e.v2"),
+     (".fits", "fits"), (".fits.gz", "fits"), (".hidden.fits", "hidden"), ("..fits", "fits"), ("...", "frame")],
 )
 def test_frame_stem(name: str, stem: str) -> None:
+    """Issue 11 item 12: ``.fits`` gave the hidden stem ``.fits`` (``..fits`` even wrote beside the folder)."""
     assert frame_stem(f"/x/{name}") == stem
+
+
+# --- issue 11: non-regular inputs, gzip by content, EXPTIME, duplicated keywords, tiny frames -------------
+
+
+def _special_files(root: Path) -> dict[str, tuple[Path, str]]:
+    """Every kind of path that is not a readable regular file, with the problem its message must name."""
+    fifo = root / "fifo.fits"
+    os.mkfifo(fifo)
+    folder = root / "folder.fits"
+    folder.mkdir()
+    broken = root / "broken.fits"
+    broken.symlink_to(root / "nowhere.fits")
+    loop = root / "loop.fits"
+    loop.symlink_to(loop)
+    sock = root / "sock.fits"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(sock))
+    server.close()
+    empty = root / "empty.fits"
+    empty.write_bytes(b"")
+    return {
+        "fifo": (fifo, "named pipe (FIFO)"), "folder": (folder, "a directory"),
+        "broken": (broken, "broken symbolic link"), "loop": (loop, "symbolic link loop"),
+        "socket": (sock, "a socket"), "device": (Path("/dev/null"), "a character device"),
+        "empty": (empty, "empty file (0 bytes)"), "missing": (root / "missing.fits", "file not found"),
+    }
+
+
+@pytest.fixture(scope="module")
+def special(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
+    return _special_files(tmp_path_factory.mktemp("special"))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "broken", "loop", "socket", "device", "empty", "missing"])
+def test_non_regular_inputs_are_rejected_without_being_opened(special, kind: str) -> None:
+    """Issue 11 item 6: a FIFO among the inputs blocked the run (reading it waits for a writer for ever)."""
+    path, problem = special[kind]
+    for check in (check_input_file, lambda p: load_frame(p, defaults=DEFAULTS)):
+        with pytest.raises(FrameError) as info:
+            check(path)
+        assert info.value.path == str(path) and problem in info.value.problem, info.value
+    assert check_input_file(str(M13)) == Path(str(M13))
+
+
+def test_gzip_named_fits_is_read_by_content(files: dict[str, Path], tmp_path: Path) -> None:
+    """Issue 11 item 10: a gzip file named ``.fits`` was rejected as truncated."""
+    disguised = tmp_path / "gzip_in_disguise.fits"
+    disguised.write_bytes(files["gzip.fits.gz"].read_bytes())
+    frame = load_frame(disguised, defaults=DEFAULTS)
+    np.testing.assert_array_equal(frame.data, _truth().astype(np.float32))
+    plain = tmp_path / "plain_named.fits.gz"  # and a plain file named .gz is read as plain FITS
+    plain.write_bytes(files["primary_f32.fits"].read_bytes())
+    np.testing.assert_array_equal(load_frame(plain, defaults=DEFAULTS).data, frame.data)
+    truncated = tmp_path / "gzip_truncated.fits"
+    truncated.write_bytes(files["gzip.fits.gz"].read_bytes()[:900])
+    with pytest.raises(FrameError, match="corrupt or truncated"):
+        load_frame(truncated, defaults=DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [(0, "EXPTIME = 0: zero seconds"), (0.0, "EXPTIME = 0.0: zero seconds"), ("abc", "EXPTIME = 'abc': not a number"),
+     (-5, "EXPTIME = -5: negative exposure time"), ("nan", "EXPTIME = 'nan': not a finite number"),
+     ("inf", "EXPTIME = 'inf': not a finite number"), ("", "EXPTIME = '': blank")],
+)
+def test_unusable_exptime_says_what_is_wrong(value: object, problem: str) -> None:
+    """Issue 11 item 9: EXPTIME = 0 was taken as valid, and abc/-5/nan/inf said "header has no EXPTIME"."""
+    header = fits.Header({"EXPTIME": value})
+    with pytest.raises(FrameError) as info:
+        read_meta(header, path="/data/f.fits", shape=SHAPE, defaults=DEFAULTS)
+    message = str(info.value)
+    assert message.startswith("/data/f.fits: unusable exposure time (") and problem in message
+    assert "header.exptime" in message and "no EXPTIME" not in message
+    meta = read_meta(header, path="/data/f.fits", shape=SHAPE, defaults=HeaderDefaults(exptime=20.0))
+    assert meta.exptime == 20.0
+    assert any(problem in w and "using header.exptime=20.0 s" in w for w in meta.warnings), meta.warnings
+
+
+def test_zero_exptime_still_serves_bias_frames(tmp_path: Path) -> None:
+    from rpf.calibration import build_masters
+    from rpf.config import PipelineConfig
+
+    paths = []
+    for index in range(3):
+        paths.append(tmp_path / f"bias{index}.fits")
+        fits.PrimaryHDU(np.full(SHAPE, 100.0 + index, np.float32), header=fits.Header({"EXPTIME": 0})).writeto(
+            paths[-1]
+        )
+    masters = build_masters(bias=paths, config=PipelineConfig())
+    assert float(np.median(masters.bias)) == pytest.approx(101.0)
+
+
+def test_duplicated_keyword_warns_with_the_value_used() -> None:
+    header = fits.Header()
+    header.append(("EXPTIME", 30.0))
+    header.append(("GAIN", 1.4))
+    header.append(("EXPTIME", 60.0))
+    header.append(("GAIN", 1.4))  # a repeat of the same value is harmless
+    meta = _meta(header)
+    assert meta.exptime == 30.0
+    assert "EXPTIME appears 2 times with different values (30.0, 60.0): the first, 30.0, is read" in meta.warnings
+    assert not any("GAIN appears" in w for w in meta.warnings)
+
+
+@pytest.mark.parametrize(("ny", "nx"), [(1, 1), (2, 50), (50, 2), (3, 40), (40, 3), (20, 20)])
+def test_frames_too_small_for_the_pipeline_are_rejected_naming_the_shape(tmp_path: Path, ny: int, nx: int) -> None:
+    """Issue 11 item 1: under 4 rows or columns astroscrappy corrupts memory; the size is checked at load."""
+    path = tmp_path / f"tiny_{ny}x{nx}.fits"
+    fits.PrimaryHDU(np.ones((ny, nx), np.float32), header=_header()).writeto(path)
+    minimum = minimum_frame_side(PipelineConfig())
+    assert minimum == 21  # detection.border_px = 10 on each side, and at least 4 for L.A.Cosmic
+    with pytest.raises(FrameError) as info:
+        load_frame(path, defaults=DEFAULTS, min_side=minimum)
+    assert info.value.path == str(path)
+    assert info.value.problem.startswith(f"image too small: {nx}x{ny} px (width x height); at least 21x21 px")
+    assert load_frame(path, defaults=DEFAULTS).data.shape == (ny, nx)  # a library user may still read it
+    no_cr = PipelineConfig().replace(cosmics={"enabled": False}, detection={"border_px": 0})
+    assert minimum_frame_side(no_cr) == 1
+
+
+def test_unparsable_header_values_are_read_as_text_with_a_note(tmp_path: Path) -> None:
+    """Found by the robustness suite: ``GAIN = 1.5.3`` made astropy raise VerifyError out of read_meta."""
+    path = tmp_path / "odd_cards.fits"
+    cards = ["EXPTIME = nan", "EXPOSURE=                 30.0", "GAIN    = 1.5.3", "RDNOISE = 12 34 garbage",
+             "EGAIN   =                  2.0", "DATE-OBS= 2024-03-01T21:00:00"]
+    path.write_bytes(raw_fits(cards, _truth().astype(np.float32)))
+    with warnings.catch_warnings(record=True) as leaked:
+        warnings.simplefilter("always")
+        frame = load_frame(path, defaults=DEFAULTS)
+    assert leaked == []  # astropy's VerifyWarnings are not printed without the file name
+    meta = frame.meta
+    assert meta.exptime == 30.0 and meta.gain == 2.0 and meta.read_noise == DEFAULTS.read_noise
+    assert meta.date_obs == "2024-03-01T21:00:00.000"
+    assert "header card GAIN is not valid FITS: its value is read as the text '1.5.3'" in meta.warnings
+    assert "ignored EXPTIME='nan': not a finite number" in meta.warnings
+    assert "ignored GAIN='1.5.3': not a number" in meta.warnings
+    assert frame.header["GAIN"] == "1.5.3" and frame.header["EGAIN"] == 2.0
+    bad = raw_fits(["EXPTIME = nan"], _truth().astype(np.float32))
+    path.write_bytes(bad)
+    with pytest.raises(FrameError, match=r"unusable exposure time \(EXPTIME = 'nan': not a finite number\)"):
+        load_frame(path, defaults=DEFAULTS)
+
+
+def test_captured_warnings_stay_with_their_thread() -> None:
+    """The frame-level capture (issue 11 item 12) must not mix frames processed in threads of one process."""
+    barrier = threading.Barrier(2)
+    caught: dict[str, list[str]] = {}
+
+    def frame(name: str) -> None:
+        with capture_warnings() as mine:
+            barrier.wait()
+            warnings.warn(f"about {name}", UserWarning, stacklevel=1)
+            barrier.wait()
+        caught[name] = mine
+
+    threads = [threading.Thread(target=frame, args=(n,)) for n in ("a.fits", "b.fits")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert caught == {"a.fits": ["UserWarning: about a.fits"], "b.fits": ["UserWarning: about b.fits"]}
+    with pytest.warns(UserWarning, match="outside"):  # outside a capture, warnings behave as before
+        warnings.warn("outside", UserWarning, stacklevel=1)

@@ -23,7 +23,7 @@ from rpf.io.keywords import (
 )
 from rpf.io.sky import read_pixel_scale, read_pointing, read_site
 from rpf.io.times import read_times
-from rpf.io.values import first_valid, parse_float, parse_positive, parse_text
+from rpf.io.values import first_valid, parsable_header, parse_float, parse_positive, parse_text
 
 __all__ = ["frame_stem", "read_meta"]
 
@@ -55,7 +55,7 @@ def frame_stem(path: str | os.PathLike[str]) -> str:
 def _parse_exptime(value: Any) -> float:
     exptime = parse_float(value)
     if exptime == 0:
-        raise ValueError("a zero-second exposure (a bias frame?) gives no count rate")
+        raise ValueError("zero seconds, as for a bias frame: no count rate")
     if exptime < 0:
         raise ValueError("negative exposure time")
     return exptime
@@ -80,7 +80,7 @@ def _unusable(header: fits.Header, keys: tuple[str, ...], parse: Any) -> list[st
                 raise ValueError("blank")
             parse(value)
         except (ValueError, TypeError) as exc:
-            problems.append(f"{key} = {value!r} ({exc})")
+            problems.append(f"{key} = {value!r}: {exc}")
     return problems
 
 
@@ -90,11 +90,11 @@ def _read_exptime(header: fits.Header, *, path: str, defaults: HeaderDefaults, n
         return found[1]
     unusable = "; ".join(_unusable(header, EXPTIME_KEYS, _parse_exptime))
     if defaults.exptime is not None:
-        why = f"unusable exposure time {unusable}" if unusable else "no EXPTIME/EXPOSURE/ITIME keyword"
+        why = f"unusable exposure time ({unusable})" if unusable else "no EXPTIME/EXPOSURE/ITIME keyword"
         notes.append(f"{why}: using header.exptime={defaults.exptime} s")
         return defaults.exptime
     if unusable:
-        raise FrameError(path, f"unusable exposure time: {unusable}; set header.exptime to the real exposure time")
+        raise FrameError(path, f"unusable exposure time ({unusable}); set header.exptime to the real exposure time")
     raise FrameError(path, _NO_EXPTIME)
 
 
@@ -173,6 +173,7 @@ def read_meta(
     """
     path = str(path)
     notes: list[str] = []
+    header = parsable_header(header, notes=notes)
     exptime = _read_exptime(header, path=path, defaults=defaults, notes=notes)
     times = read_times(header, exptime=exptime, notes=notes)
     site = read_site(header, defaults=defaults, notes=notes)

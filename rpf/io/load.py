@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import math
 import os
 from dataclasses import replace
 
 import numpy as np
 from astropy.io import fits
+from astropy.io.fits.verify import VerifyError
 
 from rpf.config import HeaderDefaults
 from rpf.errors import FrameError
@@ -15,6 +19,7 @@ from rpf.frame import Frame
 from rpf.io.captured import capture_warnings
 from rpf.io.checks import check_frame_shape, check_input_file
 from rpf.io.header import read_meta
+from rpf.io.values import parsable_header
 
 __all__ = ["load_frame"]
 
@@ -73,19 +78,56 @@ def _check_truncation(hdul: fits.HDUList, index: int, *, path: str, compressed: 
         raise FrameError(path, f"truncated file: the image needs {expected} bytes but the file has only {actual}")
 
 
-def _read_image(path: str, hdu: int | None, *, compressed: bool) -> tuple[np.ndarray, fits.Header]:
-    """Return the raw (physical-value) image and its merged header."""
+def _scaling_problem(header: fits.Header) -> str | None:
+    """Say why BZERO/BSCALE cannot scale the pixels (not a number, BSCALE = 0, given twice), or None."""
+    for key in ("BZERO", "BSCALE"):
+        values = []
+        for index in range(header.count(key) if key in header else 0):
+            try:
+                values.append(header[(key, index)])
+            except VerifyError:
+                with capture_warnings():  # astropy repairs the card to text, with warnings: the message says it
+                    _ = header.cards[(key, index)].image
+                values.append(header[(key, index)])
+        for value in values:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                return f"{key} = {value!r} is not a number: the pixel values cannot be scaled"
+        if len(set(values)) > 1:
+            return f"{key} is given {len(values)} times with different values {values}: the pixel values are ambiguous"
+        if key == "BSCALE" and values == [0]:
+            return "BSCALE = 0: every pixel would equal BZERO"
+    return None
+
+
+def _primary_scaling_problem(path: str, *, magic: bytes) -> str | None:
+    """Read the first header alone to explain why astropy could not open the file, if scaling is the cause."""
+    opener = gzip.open if magic.startswith(b"\x1f\x8b") else bz2.open if magic.startswith(b"BZh") else open
+    try:
+        with opener(path, "rb") as stream:
+            header = fits.Header.fromfile(stream)
+    except (OSError, EOFError, ValueError, VerifyError):
+        return None
+    return _scaling_problem(header)
+
+
+def _read_image(path: str, hdu: int | None, *, magic: bytes) -> tuple[np.ndarray, fits.Header]:
+    """Return the raw (physical-value) image and its merged header (``magic``: the file's first bytes)."""
+    compressed = magic.startswith(_COMPRESSED_MAGIC)
     try:
         with fits.open(path, memmap=False, lazy_load_hdus=False) as hdul:
             index = _pick_hdu(hdul, path=path, hdu=hdu)
             _check_truncation(hdul, index, path=path, compressed=compressed)
+            problem = _scaling_problem(hdul[index].header)
+            if problem:
+                raise FrameError(path, problem)
             header = _merged_header(hdul, index)
             data = hdul[index].data
             return np.asarray(data), header
     except FrameError:
         raise
-    except (OSError, EOFError, ValueError, TypeError, IndexError, KeyError) as exc:
-        raise FrameError(path, f"not a readable FITS file (corrupt or truncated): {exc}") from exc
+    except (OSError, EOFError, ValueError, TypeError, IndexError, KeyError, VerifyError) as exc:
+        problem = _primary_scaling_problem(path, magic=magic)
+        raise FrameError(path, problem or f"not a readable FITS file (corrupt or truncated): {exc}") from exc
 
 
 def _first_plane(raw: np.ndarray, notes: list[str]) -> np.ndarray:
@@ -149,12 +191,11 @@ def load_frame(
     file = check_input_file(path)
     with file.open("rb") as stream:
         start = stream.read(len(_FITS_MAGIC))
-    compressed = start.startswith(_COMPRESSED_MAGIC)
-    if not (compressed or start.startswith(_FITS_MAGIC)):
+    if not start.startswith((_FITS_MAGIC, *_COMPRESSED_MAGIC)):
         raise FrameError(path, "not a FITS file: it does not start with a SIMPLE card (nor is it gzip/bzip2)")
     with capture_warnings() as caught:
-        raw, header = _read_image(path, hdu, compressed=compressed)
-    notes = [f"reading the file: {text}" for text in caught]
+        raw, header = _read_image(path, hdu, magic=start)
+    notes: list[str] = []
     raw = _first_plane(raw, notes)
     if raw.size == 0:
         raise FrameError(path, "empty image: the data array has no pixels")
@@ -164,6 +205,9 @@ def load_frame(
     data = raw.astype(np.float32)
     if not np.isfinite(data).any():
         raise FrameError(path, "no usable pixels: every pixel is NaN or infinite")
-    meta = read_meta(header, path=path, shape=data.shape, defaults=defaults)
+    with capture_warnings() as caught_meta:
+        header = parsable_header(header, notes=notes)
+        meta = read_meta(header, path=path, shape=data.shape, defaults=defaults)
+    notes += [f"astropy: {text}" for text in dict.fromkeys(caught + caught_meta)]
     mask = _pixel_mask(raw, data, meta.saturation)
     return Frame(data=data, header=header, meta=replace(meta, warnings=tuple(notes) + meta.warnings), mask=mask)

@@ -7,8 +7,11 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from astropy.io import fits
+from astropy.io.fits.verify import VerifyError
 
-__all__ = ["first_valid", "parse_float", "parse_positive", "parse_text"]
+from rpf.io.captured import capture_warnings
+
+__all__ = ["first_valid", "parsable_header", "parse_float", "parse_positive", "parse_text"]
 
 T = TypeVar("T")
 
@@ -40,6 +43,32 @@ def parse_text(value: Any) -> str:
     if not text or isinstance(value, fits.card.Undefined):
         raise ValueError("blank")
     return text
+
+
+def parsable_header(header: fits.Header, *, notes: list[str]) -> fits.Header:
+    """Return ``header`` with every unparsable card value turned into its text (each one noted).
+
+    A card such as ``GAIN = 1.5.3`` or ``EXPTIME = nan`` makes astropy raise
+    ``VerifyError`` when its value is read.  In the copy returned, such a
+    value is the string written in the file, which the keyword's own parser
+    then accepts or rejects with a precise reason.  ``header`` itself is
+    returned when every card parses; it is never modified.
+    """
+    bad = []
+    for index, card in enumerate(header.cards):
+        try:
+            _ = card.value
+        except (VerifyError, ValueError):
+            bad.append(index)
+    if not bad:
+        return header
+    clean = header.copy()
+    with capture_warnings():  # astropy's "Fixed the card" warnings: the note below says it
+        for index in bad:
+            card = clean.cards[index]
+            _ = card.image  # astropy repairs the card: its value becomes the text
+            notes.append(f"header card {card.keyword} is not valid FITS: its value is read as the text {card.value!r}")
+    return clean
 
 
 def first_valid(

@@ -99,6 +99,7 @@ def _warnings(state: FrameState) -> list[str]:
 
 
 def _ordered(phot: QTable) -> QTable:
+    phot = phot.copy(copy_data=False)  # never add columns to the state's table: another thread reads it
     first = [c for c in PHOT_COLUMNS if c in phot.colnames]
     for col in ("mag", "mag_err"):
         if col not in phot.colnames:
