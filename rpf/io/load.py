@@ -184,8 +184,8 @@ def load_frame(
     rpf.errors.FrameError
         Missing, empty (0-byte), non-regular (directory, FIFO, device,
         socket, broken link), non-FITS, truncated or corrupt file; no image
-        data; image smaller than ``min_side``; no finite pixel; no usable
-        exposure time.
+        data; image smaller than ``min_side``; no finite, unsaturated pixel;
+        no usable exposure time.
     """
     path = str(path)
     file = check_input_file(path)
@@ -210,4 +210,9 @@ def load_frame(
         meta = read_meta(header, path=path, shape=data.shape, defaults=defaults)
     notes += [f"astropy: {text}" for text in dict.fromkeys(caught + caught_meta)]
     mask = _pixel_mask(raw, data, meta.saturation)
+    if mask.all():
+        raise FrameError(
+            path, f"no usable pixels: every pixel is NaN, infinite or at or above the saturation level "
+            f"{meta.saturation:g} ADU (SATURATE/SATLEVEL or header.saturation)"
+        )
     return Frame(data=data, header=header, meta=replace(meta, warnings=tuple(notes) + meta.warnings), mask=mask)

@@ -54,17 +54,17 @@ def run_stage(name: str, function: StageFunction, state: FrameState, ctx: RunCon
     if state.error is not None:
         return state
     start = time.perf_counter()
-    try:
-        with capture_warnings() as caught:
+    with capture_warnings() as caught:
+        try:
             new = function(state, ctx)
-        new = _noted_warnings(new, name, caught)
-    except RPFError as exc:
-        message = _naming(state.path, str(exc), name)
-        new = state.evolve(error=message, failed_stage=name).note(f"ERROR {message}")
-    except Exception as exc:  # noqa: BLE001 - a frame boundary: one bad frame must not stop the run
-        detail = traceback.format_exc(limit=3)
-        message = _naming(state.path, f"unexpected {type(exc).__name__}: {exc}", name)
-        new = state.evolve(error=message, failed_stage=name).note(f"ERROR {message}\n{detail}")
+        except RPFError as exc:
+            message = _naming(state.path, str(exc), name)
+            new = state.evolve(error=message, failed_stage=name).note(f"ERROR {message}")
+        except Exception as exc:  # noqa: BLE001 - a frame boundary: one bad frame must not stop the run
+            detail = traceback.format_exc(limit=3)
+            message = _naming(state.path, f"unexpected {type(exc).__name__}: {exc}", name)
+            new = state.evolve(error=message, failed_stage=name).note(f"ERROR {message}\n{detail}")
+    new = _noted_warnings(new, name, caught)
     elapsed = round(time.perf_counter() - start, 4)
     outcome = "FAILED" if new.error is not None else "done"
     new = new.note(f"stage {name}: {outcome} in {elapsed:.3f} s; parameters {stage_parameters(name, ctx.config)}")
