@@ -24,8 +24,8 @@ import numpy as np
 from astropy.table import Table
 
 from rpf.catalogs.gaia import reference_columns
-from rpf.errors import CatalogError, FrameError
-from rpf.io import check_input_file
+from rpf.errors import CatalogError
+from rpf.input_files import input_file_problem
 
 __all__ = ["read_catalog_file"]
 
@@ -80,11 +80,10 @@ def _check_positions(out: Table, *, path: Path) -> None:
 
 
 def _check_path(path: Path) -> None:
-    try:
-        check_input_file(path)
-    except FrameError as exc:
-        msg = f"catalogue {path}: {exc.problem}"
-        raise CatalogError(msg) from None
+    problem = input_file_problem(path)
+    if problem is not None:
+        msg = f"catalogue {path}: {problem}"
+        raise CatalogError(msg)
 
 
 def _read_raw(path: Path) -> Table:

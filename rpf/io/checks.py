@@ -8,39 +8,23 @@ native libraries, with a message naming the file and the shape.
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 from pathlib import Path
 
 from rpf.config import PipelineConfig
 from rpf.cosmics import MIN_SIDE as COSMICS_MIN_SIDE
 from rpf.errors import FrameError
+from rpf.input_files import input_file_problem
 
 __all__ = ["check_frame_shape", "check_input_file", "minimum_frame_side"]
-
-_KINDS = (
-    (stat.S_ISDIR, "a directory, not a file"),
-    (stat.S_ISFIFO, "a named pipe (FIFO), not a regular file: it is not opened"),
-    (stat.S_ISSOCK, "a socket, not a regular file"),
-    (stat.S_ISCHR, "a character device, not a regular file"),
-    (stat.S_ISBLK, "a block device, not a regular file"),
-)
-
-
-def _missing(path: Path) -> str:
-    try:
-        os.lstat(path)
-    except OSError:
-        return "file not found"
-    return f"broken symbolic link (it points to {os.readlink(path)!r}, which does not exist)"
 
 
 def check_input_file(path: str | os.PathLike[str]) -> Path:
     """Return ``path`` if it is a readable, non-empty regular file; never open it.
 
-    Symbolic links are followed.  Use it on science and calibration frames,
-    catalogue files and uploads before any reader sees them.
+    Symbolic links are followed.  Use it on science and calibration frames
+    and uploads before any reader sees them (catalogue files use
+    :func:`rpf.input_files.input_file_problem` directly).
 
     Parameters
     ----------
@@ -59,26 +43,10 @@ def check_input_file(path: str | os.PathLike[str]) -> Path:
         pipe, socket, device, empty (0-byte) or unreadable file; the message
         names the file and the problem.
     """
-    file = Path(path)
-    try:
-        info = os.stat(file)
-    except FileNotFoundError:
-        raise FrameError(str(path), _missing(file)) from None
-    except PermissionError:
-        raise FrameError(str(path), "permission denied (a folder on the way cannot be searched)") from None
-    except OSError as exc:
-        problem = "symbolic link loop" if exc.errno == errno.ELOOP else f"cannot be inspected ({exc.strerror})"
-        raise FrameError(str(path), problem) from None
-    for test, problem in _KINDS:
-        if test(info.st_mode):
-            raise FrameError(str(path), problem)
-    if not stat.S_ISREG(info.st_mode):
-        raise FrameError(str(path), "not a regular file")
-    if info.st_size == 0:
-        raise FrameError(str(path), "empty file (0 bytes)")
-    if not os.access(file, os.R_OK):
-        raise FrameError(str(path), "not readable (permission denied)")
-    return file
+    problem = input_file_problem(path)
+    if problem is not None:
+        raise FrameError(str(path), problem)
+    return Path(path)
 
 
 def minimum_frame_side(config: PipelineConfig) -> int:
