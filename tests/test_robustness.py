@@ -370,20 +370,19 @@ def test_generated_headers_and_pixels_never_hang_crash_or_fail_untyped(worker, r
 
 def test_rpf_run_with_every_bad_input_processes_the_good_frames(root: Path, config_file: Path, good: Path):
     """``rpf run --eager`` in a subprocess: bad inputs fail with their reason, the good ones are processed."""
-    names = ["fifo.fits", "folder.fits", "zero.fits", "tiny_2x100.fits", "exptime_0.fits", "gzip_named.fits",
-             "png.fits", ".fits"]
+    names = ["fifo.fits", "folder.fits", "tiny_2x100.fits", "exptime_0.fits", ".fits"]
     mix = root / "mix"
     paths = [_make(name, mix, good) for name in names] + [good]
     out = root / "mix_out"
     start = time.perf_counter()
     run = subprocess.run([sys.executable, "-m", "rpf.cli", "run", "--eager", "--config", str(config_file),
                           "--out", str(out), *map(str, paths)], capture_output=True, text=True, timeout=300)
-    print(f"\nrobustness: rpf run --eager of 9 frames in {time.perf_counter() - start:.1f} s")
+    print(f"\nrobustness: rpf run --eager of {len(paths)} frames in {time.perf_counter() - start:.1f} s")
     assert run.returncode == 2, run.stderr  # the contract: 2 when any frame failed
     with open(out / "run_summary.csv", newline="") as handle:
         rows = {Path(r["path"]).name: r for r in csv.DictReader(handle)}
     assert set(rows) == {p.name for p in paths}  # the summary is complete
-    assert {n for n, r in rows.items() if r["status"] == "ok"} == {"gzip_named.fits", ".fits", "good.fits"}
+    assert {n for n, r in rows.items() if r["status"] == "ok"} == {".fits", "good.fits"}
     for name, row in rows.items():
         if row["status"] != "ok":
             assert SHAPES[name][1] in row["error"] and str(mix / "corpus" / name) in row["error"], row
@@ -392,14 +391,19 @@ def test_rpf_run_with_every_bad_input_processes_the_good_frames(root: Path, conf
 
 def test_dask_run_does_not_open_a_fifo_while_planning(root: Path, good: Path):
     """Issue 11 item 6: on Dask, reading the headers to group the fields blocked on a FIFO before any frame."""
+    from rpf.pipeline.graph import frame_field
+
     fifo = _make("fifo.fits", root / "plan", good)
-    code = (
-        "import sys; from rpf.config import PipelineConfig; from rpf.pipeline.graph import frame_field\n"
-        "print(frame_field(sys.argv[1], PipelineConfig()), frame_field(sys.argv[2], PipelineConfig()) is not None)"
-    )
-    run = subprocess.run([sys.executable, "-c", code, str(fifo), str(good)], capture_output=True, text=True,
-                         timeout=60)
-    assert run.returncode == 0 and run.stdout.split() == ["None", "True"], run.stderr
+    found: dict[str, object] = {}
+    planner = threading.Thread(target=lambda: found.update(fifo=frame_field(str(fifo), PipelineConfig())), daemon=True)
+    planner.start()
+    planner.join(timeout=30)
+    if planner.is_alive():  # blocked in open(): give it a writer so that the thread ends, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        planner.join(timeout=30)
+        pytest.fail(f"frame_field blocked on the named pipe {fifo}")
+    assert found == {"fifo": None}
+    assert frame_field(str(good), PipelineConfig()) is not None
 
 
 NATIVE_GUARDS = """
