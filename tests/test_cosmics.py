@@ -133,7 +133,7 @@ def test_disabled_returns_data_and_empty_mask(frame):
     result = clean_cosmic_rays(data, gain=1.5, read_noise=6.0, saturation=65535.0, config=CosmicsConfig(enabled=False))
     assert result.n_pixels == 0 and not result.mask.any()
     assert np.array_equal(result.clean, data)
-    assert not result.clean.flags.writeable
+    assert not np.shares_memory(result.clean, data)  # a copy: the next stages may write to it
 
 
 def test_masked_pixels_are_left_alone_and_input_untouched():
