@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 
 from rpf.calibration import build_masters
 from rpf.config import PipelineConfig
-from rpf.pipeline import RunContext, process_frame
+from rpf.pipeline import RunContext, RunRequest, process_frame
 from rpf.pipeline.cluster import open_client
 from rpf.pipeline.events import FrameDone, RunFinished
 from rpf.pipeline.runner import run
@@ -69,9 +69,11 @@ def _dask(paths, warm, calib, config, out_dir, n_workers):
     config = config.replace(execution={"n_workers": n_workers, "threads_per_worker": 1, "dashboard_address": None})
     with open_client(config.execution) as client:
         client.wait_for_workers(n_workers)
-        list(run(warm, config=config, out_dir=out_dir / "warm", client=client, lightcurves=False, **calib))
+        warm_up = RunRequest(science=warm, out_dir=out_dir / "warm", config=config, lightcurves=False, **calib)
+        list(run(warm_up, client=client))
         start = time.perf_counter()
-        events = list(run(paths, config=config, out_dir=out_dir, client=client, lightcurves=False, **calib))
+        request = RunRequest(science=paths, out_dir=out_dir, config=config, lightcurves=False, **calib)
+        events = list(run(request, client=client))
         wall = time.perf_counter() - start
     done = [e for e in events if isinstance(e, FrameDone)]
     finished = next(e for e in events if isinstance(e, RunFinished))

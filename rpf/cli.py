@@ -10,8 +10,9 @@ from pathlib import Path
 from rpf import __version__
 from rpf.config import PipelineConfig, load_config, option_type
 from rpf.errors import ConfigError, RPFError
+from rpf.pipeline.request import RunRequest, apply_run_options, build_request
 
-__all__ = ["build_parser", "check_follow_up", "config_from_args", "main"]
+__all__ = ["build_parser", "check_follow_up", "config_from_args", "main", "request_from_args"]
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -84,45 +85,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
-    """Merge ``--config`` with the command-line options (options win)."""
-    config = load_config(args.config)
-    changes: dict[str, dict] = {}
-    options = (("ra", args.ra), ("dec", args.dec), ("pixel_scale", args.pixel_scale))
-    astrometry = {k: v for k, v in options if v is not None}
-    if args.manual_wcs:
-        astrometry["mode"] = "manual"
-    if astrometry:
-        changes["astrometry"] = astrometry
-    if args.pixel_scale is not None:
-        changes["header"] = {"pixel_scale": args.pixel_scale}
-    catalogs = {}
-    if args.catalog:
-        catalogs.update(catalog_file=str(args.catalog), reference="file")
-    if args.offline:
-        catalogs["offline"] = True
-    if catalogs:
-        changes["catalogs"] = catalogs
-    execution = {}
-    if args.scheduler:
-        execution["scheduler"] = args.scheduler
-    if args.workers is not None:
-        execution["n_workers"] = args.workers
-    if execution:
-        changes["execution"] = execution
-    if args.psf:
-        changes["psf"] = {"enabled": True}
-    transients = {}
-    if args.target:
-        transients["targets"] = (*config.transients.targets, *args.target)
-    for key, value in (("targets_file", args.targets), ("template", args.template)):
-        if value is not None:
-            transients[key] = str(value)
-    for key in ("t0", "limit_sigma"):
-        if getattr(args, key) is not None:
-            transients[key] = getattr(args, key)
-    if transients:
-        changes["transients"] = transients
-    return config.replace(**changes) if changes else config
+    """Merge ``--config`` with the command-line options (options win), as every front end does.
+
+    Raises
+    ------
+    rpf.errors.ConfigError
+        A bad configuration file or option value.
+    """
+    return apply_run_options(
+        load_config(args.config),
+        catalog=args.catalog,
+        ra=args.ra,
+        dec=args.dec,
+        pixel_scale=args.pixel_scale,
+        manual_wcs=args.manual_wcs,
+        offline=args.offline,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        psf=args.psf,
+        targets=args.target,
+        targets_file=args.targets,
+        template=args.template,
+        t0=args.t0,
+        limit_sigma=args.limit_sigma,
+    )
+
+
+def request_from_args(args: argparse.Namespace) -> RunRequest:
+    """Return the validated run request of ``rpf run``'s frames and options.
+
+    Raises
+    ------
+    rpf.errors.ConfigError
+        A bad configuration file or option, or a missing calibration file.
+    """
+    request = RunRequest(science=tuple(args.science), out_dir=args.out, bias=tuple(args.bias),
+                         dark=tuple(args.dark), flat=tuple(args.flat), config=config_from_args(args))
+    return request.validate()
 
 
 def check_follow_up(config: PipelineConfig) -> None:
@@ -145,25 +144,19 @@ def check_follow_up(config: PipelineConfig) -> None:
 def _run(args: argparse.Namespace) -> int:
     from rpf.cli_progress import run_with_progress
 
-    config = config_from_args(args)
-    missing = [p for p in [*args.bias, *args.dark, *args.flat] if not Path(p).exists()]
-    if missing:
-        print(f"rpf: error: calibration file(s) not found: {', '.join(missing)}", file=sys.stderr)
-        return 2
-    check_follow_up(config)
-    if config.catalogs.catalog_file:
+    request = request_from_args(args)
+    check_follow_up(request.config)
+    if request.config.catalogs.catalog_file:
         from rpf.catalogs import read_catalog_file
         from rpf.errors import CatalogError
 
         try:
-            read_catalog_file(config.catalogs.catalog_file)  # checked once, before any frame
+            read_catalog_file(request.config.catalogs.catalog_file)  # checked once, before any frame
         except CatalogError as exc:
             print(f"rpf: error: {exc}", file=sys.stderr)
             return 2
-    return run_with_progress(
-        args.science, config=config, out_dir=args.out, bias=args.bias, dark=args.dark, flat=args.flat,
-        eager=args.eager, stack=args.command == "stack" or bool(getattr(args, "stack", False)),
-    )
+    return run_with_progress(request, eager=args.eager,
+                             stack=args.command == "stack" or bool(getattr(args, "stack", False)))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -173,18 +166,17 @@ def _demo(args: argparse.Namespace) -> int:
     raw = args.out / "raw"
     print(f"rpf demo: simulating {args.frames} frames of {args.size}x{args.size} px in {raw}", file=sys.stderr)
     paths = write_demo_dataset(raw, n_frames=args.frames, seed=args.seed, shape=(args.size, args.size))
-    config = PipelineConfig().replace(
-        catalogs={"catalog_file": str(paths["catalog"]), "reference": "file", "offline": True},
-        execution={"n_workers": args.workers},
-    )
-    return run_with_progress(
+    request = build_request(
         paths["science"],
-        config=config,
         out_dir=args.out / "products",
         bias=paths["bias"],
         dark=paths["dark"],
         flat=paths["flat"],
+        catalog=paths["catalog"],
+        offline=True,
+        workers=args.workers,
     )
+    return run_with_progress(request)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

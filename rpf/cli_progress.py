@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from rpf.config import PipelineConfig
+from rpf.pipeline.request import RunRequest
 
 __all__ = ["ProgressPrinter", "run_with_progress"]
 
@@ -84,21 +83,20 @@ class ProgressPrinter:
             self._bar("")
 
 
-def run_with_progress(
-    science: Sequence[str | Path],
-    *,
-    config: PipelineConfig,
-    out_dir: str | Path,
-    bias: Sequence[str | Path] = (),
-    dark: Sequence[str | Path] = (),
-    flat: Sequence[str | Path] = (),
-    eager: bool = False,
-    stack: bool = False,
-) -> int:
-    """Run the pipeline, printing progress; return the contract's exit status.
+def run_with_progress(request: RunRequest, *, eager: bool = False, stack: bool = False) -> int:
+    """Run a request, printing progress on stderr; return the contract's exit status.
 
     With ``stack`` the frames are processed in this process, co-added and the
     stack processed as one more frame (:func:`rpf.pipeline.stacking.stack_eager`).
+
+    Parameters
+    ----------
+    request : RunRequest
+        What to run.
+    eager : bool
+        Run in this process (:func:`~rpf.pipeline.run_eager`) instead of on Dask.
+    stack : bool
+        Co-add the frames and process the stack too (in this process).
 
     Returns
     -------
@@ -108,10 +106,10 @@ def run_with_progress(
     from rpf.pipeline import run, run_eager
     from rpf.pipeline.stacking import stack_eager
 
-    printer = ProgressPrinter(len(science) + (1 if stack else 0))
+    printer = ProgressPrinter(len(request.science) + (1 if stack else 0))
     runner = stack_eager if stack else run_eager if eager else run
     finished = None
-    for event in runner(science, config=config, out_dir=out_dir, bias=bias, dark=dark, flat=flat):
+    for event in runner(request):
         printer(event)
         if event.kind == "run_finished":
             finished = event

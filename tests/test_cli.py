@@ -15,14 +15,13 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from rpf.cli import build_parser, config_from_args, main
+from rpf.cli import build_parser, main, request_from_args
 from rpf.config import PipelineConfig
 from rpf.flags import SourceFlag
+from rpf.pipeline import STAGE_NAMES as STAGES
 from rpf.simulate import simulate_frame, write_fits
 
 RPF = str(Path(sys.executable).parent / "rpf")
-STAGES = ("load", "calibrate", "background", "cosmic_rays", "detect", "photometry", "astrometry", "zero_point",
-          "psf", "crossmatch")
 
 
 def _run(argv: list[str]) -> tuple[int, str]:
@@ -52,23 +51,27 @@ def _write_config(path: Path, cache: Path, extra: str = "") -> Path:
 # --- option parsing ---------------------------------------------------------------------------
 
 
-def test_options_become_configuration(tmp_path):
+def test_options_become_the_run_request(tmp_path):
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps({"detection": {"threshold_sigma": 4.0}, "astrometry": {"time_limit_s": 7}}))
+    (tmp_path / "b1.fits").write_bytes(b"")
     args = build_parser().parse_args([
-        "run", "a.fits", "--out", str(tmp_path), "--config", str(cfg), "--ra", "10:00:00", "--dec", "-5.5",
+        "run", "a.fits", "b.fits", "--out", str(tmp_path), "--config", str(cfg), "--ra", "10:00:00", "--dec", "-5.5",
         "--pixel-scale", "0.8", "--manual-wcs", "--catalog", "gaia.csv", "--offline", "--workers", "3", "--psf",
-        "--scheduler", "tcp://127.0.0.1:8786",
+        "--scheduler", "tcp://127.0.0.1:8786", "--bias", str(tmp_path / "b1.fits"),
     ])
-    config = config_from_args(args)
+    request = request_from_args(args)
+    assert request.science == ("a.fits", "b.fits") and request.out_dir == str(tmp_path)
+    assert request.bias == (str(tmp_path / "b1.fits"),) and request.dark == request.flat == ()
+    config = request.config
     assert config.detection.threshold_sigma == 4.0 and config.astrometry.time_limit_s == 7
     assert (config.astrometry.ra, config.astrometry.dec, config.astrometry.pixel_scale) == (150.0, -5.5, 0.8)
     assert config.astrometry.mode == "manual" and config.header.pixel_scale == 0.8
     assert config.catalogs.catalog_file == "gaia.csv" and config.catalogs.reference == "file"
     assert config.catalogs.offline and config.psf.enabled
     assert config.execution.n_workers == 3 and config.execution.scheduler == "tcp://127.0.0.1:8786"
-    plain = config_from_args(build_parser().parse_args(["run", "a.fits", "--out", str(tmp_path)]))
-    assert plain == PipelineConfig()
+    plain = request_from_args(build_parser().parse_args(["run", "a.fits", "--out", str(tmp_path)]))
+    assert plain.config == PipelineConfig()
 
 
 def test_bad_configuration_and_missing_calibration_exit_2(tmp_path):
@@ -180,7 +183,7 @@ def test_offline_without_catalogue_says_what_is_missing(bad_run):
     assert "cross-match simbad: skipped: offline" in log
     for stage in STAGES:
         assert f"stage {stage}: done" in log
-    rows = list(csv.DictReader(open(out / "good_0_phot.csv", newline="")))
+    rows = list(csv.DictReader((out / "good_0_phot.csv").read_text().splitlines()))
     assert rows and all(r["mag"] == "" for r in rows) and all(r["mag_inst"] != "" for r in rows)
 
 

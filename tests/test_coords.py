@@ -13,7 +13,7 @@ from rpf.coords import parse_dec, parse_degrees, parse_position, parse_ra
 from rpf.errors import ConfigError
 from rpf.frame import FrameMeta
 from rpf.io.sky import read_pointing
-from rpf.pipeline.reference import fetch_reference_for_field, field_of
+from rpf.pipeline.reference import fetch_reference, field_of
 
 
 @pytest.mark.parametrize(
@@ -85,8 +85,8 @@ def test_a_sexagesimal_pointing_fetches_the_reference_at_187_5_degrees(tmp_path)
     meta = FrameMeta(path="f.fits", stem="f", shape=(512, 512), exptime=10.0, pixel_scale=1.0)
     ra, dec, radius = field_of(meta, None, config)
     assert (ra, dec) == (pytest.approx(187.5), pytest.approx(10.0))
-    table, message = fetch_reference_for_field(ra, dec, radius, None, config.catalogs)
-    assert table is not None and len(table) == 40, message
+    fetched = fetch_reference((ra, dec, radius), mjd=None, config=config.catalogs)
+    assert fetched.table is not None and len(fetched.table) == 40, fetched.message
     hints = solver_hints(config.astrometry, meta, None)
     assert (hints.ra, hints.dec) == (pytest.approx(ra), pytest.approx(dec))
     header = fits.Header({"OBJCTRA": "12 30 00", "OBJCTDEC": "+10 00 00"})

@@ -16,6 +16,7 @@ import pytest
 from astropy.table import Table
 
 from rpf.config import PipelineConfig
+from rpf.pipeline import RunRequest
 from rpf.pipeline.events import FrameDone, RunFinished
 from rpf.pipeline.extinction import fit_night_extinction
 from rpf.pipeline.runner import run
@@ -52,7 +53,7 @@ def _isolated_star(catalog: Table, *, mag_range: tuple[float, float]) -> int:
 
 
 @pytest.fixture(scope="module")
-def night(tmp_path_factory):
+def night(tmp_path_factory, dask_cluster):
     folder = tmp_path_factory.mktemp("night")
     instrument = InstrumentModel(seed=11)
     catalog = field_catalog(CENTER, SHAPE, 1.0, 11)
@@ -76,12 +77,9 @@ def night(tmp_path_factory):
     }
     catalog.write(folder / "reference.csv", format="ascii.csv")
     offline = {"catalog_file": str(folder / "reference.csv"), "reference": "file", "offline": True, "crossmatch": ()}
-    config = PipelineConfig().replace(
-        catalogs=offline,
-        output={"png": False, "zip": False},
-        execution={"n_workers": 2, "threads_per_worker": 1, "dashboard_address": None},
-    )
-    events = list(run(science, config=config, out_dir=folder / "out", differential=True, **masters))
+    config = PipelineConfig().replace(catalogs=offline, output={"png": False, "zip": False, "calibrated_fits": False})
+    request = RunRequest(science=science, out_dir=folder / "out", config=config, differential=True, **masters)
+    events = list(run(request, client=dask_cluster.client))
     return {"frames": frames, "events": events, "finished": events[-1], "variable_id": variable_id}
 
 

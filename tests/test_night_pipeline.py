@@ -18,7 +18,7 @@ from rpf.config import PipelineConfig
 from rpf.lightcurves import night_stars, star_lightcurve, write_aavso_extended
 from rpf.lightcurves.ensemble import PERSISTENT_FLAGS
 from rpf.night import compare_runs, night_quality
-from rpf.pipeline import run_eager
+from rpf.pipeline import RunRequest, run_eager
 from rpf.pipeline.events import FrameDone, RunFinished
 from rpf.pipeline.finish import match_radius_arcsec
 from rpf.simulate import (
@@ -65,7 +65,7 @@ def _run(folder, paths, masters, **changes):
         **changes,
     )
     out = folder / ("out" if not changes else "out_b")
-    return list(run_eager(paths, config=config, out_dir=out, **masters)), out
+    return list(run_eager(RunRequest(science=paths, out_dir=out, config=config, **masters))), out
 
 
 @pytest.fixture(scope="module")

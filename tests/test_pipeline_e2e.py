@@ -25,6 +25,7 @@ from scipy.spatial import cKDTree
 
 from rpf.cli import main
 from rpf.flags import SourceFlag
+from rpf.pipeline import STAGE_NAMES
 from rpf.simulate import (
     InstrumentModel,
     field_catalog,
@@ -40,8 +41,6 @@ A8280271 = Path(ccdproc.__file__).parent / "tests/data/a8280271.fits"
 SHAPE = (768, 768)
 SCALE = 1.0
 CENTER = (150.0, 20.0)
-STAGE_NAMES = ("load", "calibrate", "background", "cosmic_rays", "detect", "photometry", "astrometry",
-               "zero_point", "psf", "crossmatch")
 PHOT_COLUMNS = ["id", "x", "y", "ra", "dec", "flux", "flux_err", "mag_inst", "mag", "mag_err", "snr", "flags"]
 CROSSMATCH_COLUMNS = ("simbad_id", "simbad_otype", "vsx_name", "vsx_type", "skybot_name", "qso_name", "colibri_name")
 METADATA_KEYS = (

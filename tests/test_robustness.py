@@ -391,7 +391,7 @@ def test_rpf_run_with_every_bad_input_processes_the_good_frames(root: Path, conf
 
 def test_dask_run_does_not_open_a_fifo_while_planning(root: Path, good: Path):
     """Issue 11 item 6: on Dask, reading the headers to group the fields blocked on a FIFO before any frame."""
-    from rpf.pipeline.graph import frame_field
+    from rpf.pipeline.fields import frame_field
 
     fifo = _make("fifo.fits", root / "plan", good)
     found: dict[str, object] = {}

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
+from rpf.atomic import atomic_path
 from rpf.catalogs.base import Cone, angular_separation_deg
 from rpf.errors import CatalogError
 
@@ -196,11 +197,10 @@ class CatalogCache:
             msg = f"catalogue cache: service name {service!r} is not a plain folder name"
             raise CatalogError(msg)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
         clean = table.copy(copy_data=False)
         clean.meta = {k: v for k, v in table.meta.items() if isinstance(v, str | int | float | bool)}
-        clean.write(tmp, format="parquet", overwrite=True)
-        os.replace(tmp, path)
+        with atomic_path(path) as temporary:
+            clean.write(temporary, format="parquet", overwrite=True)
         entry = CacheEntry(
             key, service, signature, cone.ra, cone.dec, cone.radius_deg, time.time(), len(table),
             str(relative), _sha256(path),

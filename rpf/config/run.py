@@ -75,13 +75,18 @@ class OutputConfig:
     png : bool
         Write preview and diagnostic PNGs.
     zip : bool
-        Bundle the frame's products in a ZIP.
+        Bundle the frame's products in a ZIP (the calibrated pixels stay beside it).
+    calibrated_fits : bool
+        Write ``<stem>_calibrated.fits``: the calibrated, cosmic-cleaned image
+        with its WCS, pixel mask and background (what an image view or a
+        re-measurement reads instead of reprocessing the frame).
     """
 
     SECTION: ClassVar[str] = "output"
 
     png: bool = param(True)
     zip: bool = param(True)
+    calibrated_fits: bool = param(True)
 
     def __post_init__(self) -> None:
         validate_section(self)

@@ -117,7 +117,7 @@ def read_pointing(header: fits.Header, *, notes: list[str]) -> tuple[float | Non
             return parse_ra(header[ra_key]), parse_dec(header[dec_key])
         except ValueError as exc:
             notes.append(f"ignored {ra_key}/{dec_key}={header[ra_key]!r}/{header[dec_key]!r}: {exc}")
-    notes.append("no pointing in header (RA/DEC, OBJCTRA/OBJCTDEC, TELRA/TELDEC, CRVAL): give --ra/--dec to solve")
+    notes.append("no pointing in header (RA/DEC, OBJCTRA/OBJCTDEC, TELRA/TELDEC, CRVAL)")
     return None, None
 
 

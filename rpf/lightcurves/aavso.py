@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from rpf import __version__
+from rpf.atomic import write_atomic
 from rpf.errors import ProductError, ZeroPointError
 from rpf.lightcurves.target import StarLightCurve
 from rpf.zeropoint import choose_band
@@ -193,9 +194,4 @@ def write_aavso_extended(curve: StarLightCurve, path: str | os.PathLike[str], **
     path = Path(path)
     if path.suffix.lower() not in {".txt", ".csv", ".tsv"}:
         raise ProductError(f"AAVSO: {path.name}: the file name must end in .txt, .csv or .tsv")
-    text = aavso_extended(curve, **options)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="ascii")
-    os.replace(partial, path)
-    return path
+    return write_atomic(path, aavso_extended(curve, **options).encode("ascii"))

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from astropy.table import Table
 
+from rpf.atomic import atomic_path
 from rpf.lightcurves.ensemble import (
     ComparisonCriteria,
     calibration_scale,
@@ -108,11 +109,8 @@ def build_lightcurves(
 
 def write_lightcurves_csv(table: Table, path: str | os.PathLike[str]) -> Path:
     """Write the light-curve table as CSV atomically; return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
     out = Table(table, copy=False)
     out.meta = {}
-    out.write(partial, format="ascii.csv", overwrite=True)
-    os.replace(partial, path)
-    return path
+    with atomic_path(path) as temporary:
+        out.write(temporary, format="ascii.csv", overwrite=True)
+    return Path(path)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from astropy.table import Table
 
+from rpf.atomic import atomic_path
 from rpf.errors import PhotometryError
 from rpf.lightcurves.ensemble import (
     ComparisonCriteria,
@@ -257,9 +258,6 @@ def _curves(stars: NightStars, rows: list) -> Table:
 
 def write_star_lightcurve_csv(curve: StarLightCurve, path: str | os.PathLike[str]) -> Path:
     """Write the star's points (:data:`POINT_COLUMNS`) as CSV atomically; return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    curve.points.write(partial, format="ascii.csv", overwrite=True)
-    os.replace(partial, path)
-    return path
+    with atomic_path(path) as temporary:
+        curve.points.write(temporary, format="ascii.csv", overwrite=True)
+    return Path(path)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from astropy.table import Table
 
+from rpf.atomic import atomic_path
 from rpf.errors import ConfigError
 from rpf.pipeline.extinction import NightExtinction, fit_night_extinction
 
@@ -299,13 +300,10 @@ def _table(rows: list[dict]) -> Table:
 
 def write_night_quality_csv(quality: NightQuality, path: str | os.PathLike[str]) -> Path:
     """Write the quality table as CSV atomically (missing values empty); return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
     table = Table(quality.table, copy=True)
     for name in table.colnames:
         if table[name].dtype.kind == "f":
             table[name] = [("" if math.isnan(v) else repr(float(v))) for v in table[name]]
-    table.write(partial, format="ascii.csv", overwrite=True)
-    os.replace(partial, path)
-    return path
+    with atomic_path(path) as temporary:
+        table.write(temporary, format="ascii.csv", overwrite=True)
+    return Path(path)

@@ -1,11 +1,12 @@
 """Where the frames run: an embedded local Dask cluster or an existing scheduler.
 
-:func:`open_client` is a context manager: it starts a
-:class:`distributed.LocalCluster` (and stops it afterwards) unless a
-scheduler address is given by the caller (``--scheduler``), the
-configuration (``execution.scheduler``) or the ``RPF_SCHEDULER``
-environment variable, in that order; a remote scheduler is only connected
-to and disconnected from, never shut down.
+:func:`start_cluster` returns a caller-owned :class:`Cluster` (a dashboard
+keeps one per server process); :func:`open_client` is the same as a context
+manager (what a run without a client uses).  Both start a
+:class:`distributed.LocalCluster` unless a scheduler address is given by the
+caller (``--scheduler``), the configuration (``execution.scheduler``) or the
+``RPF_SCHEDULER`` environment variable, in that order; a remote scheduler is
+only connected to and disconnected from, never shut down.
 
 Local worker processes start with :data:`WORKER_ENVIRON`: one BLAS/OpenMP
 thread each (the cores are shared by worker processes, not by threads of
@@ -19,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import dask
 from distributed import Client, LocalCluster
@@ -27,7 +28,15 @@ from distributed import Client, LocalCluster
 from rpf.config import ExecutionConfig
 from rpf.errors import ConfigError
 
-__all__ = ["WORKER_ENVIRON", "ClusterInfo", "cluster_info", "open_client", "resolve_scheduler"]
+__all__ = [
+    "WORKER_ENVIRON",
+    "Cluster",
+    "ClusterInfo",
+    "cluster_info",
+    "open_client",
+    "resolve_scheduler",
+    "start_cluster",
+]
 
 SCHEDULER_ENV = "RPF_SCHEDULER"
 
@@ -113,16 +122,117 @@ def _has_dashboard(client: Client) -> bool:
         return False
 
 
-@contextmanager
-def open_client(execution: ExecutionConfig, *, scheduler: str | None = None, timeout: float = 30.0) -> Iterator[Client]:
-    """Connect to a Dask cluster for the duration of a ``with`` block.
+def _dashboard(address: str | None) -> dict:
+    """LocalCluster options for a dashboard at ``address``, or none at all.
+
+    The scheduler's HTTP server (health checks, metrics) starts even without
+    a dashboard, on port 8787 unless told otherwise: without a dashboard it
+    gets any free port, so that no run ever binds a fixed port it was not asked to.
+    """
+    if address is None:
+        return {"dashboard_address": ":0", "scheduler_kwargs": {"dashboard": False}}
+    return {"dashboard_address": address}
+
+
+class Cluster:
+    """A Dask cluster owned by the caller: a local one started here, or a connection to a scheduler.
+
+    A dashboard keeps one per server process and passes :attr:`client` to
+    every :func:`rpf.pipeline.start_run`; no run then starts or stops a
+    cluster of its own.  Use it as a context manager, or call :meth:`close`.
+
+    Attributes
+    ----------
+    client : distributed.Client
+        A synchronous client, safe to use from any thread.
+    info : ClusterInfo
+        Scheduler address, dashboard link, whether it is local, workers at start.
+    """
+
+    def __init__(self, client: Client, local: LocalCluster | None, *, dashboard: bool = True) -> None:
+        self.client = client
+        self._local = local
+        info = cluster_info(client)
+        self.info = info if dashboard else replace(info, dashboard=None)
+
+    def close(self) -> None:
+        """Disconnect; stop the cluster if it was started here (a remote scheduler is left running)."""
+        try:
+            self.client.close()
+        finally:
+            if self._local is not None:
+                self._local.close()
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def start_cluster(execution: ExecutionConfig, *, scheduler: str | None = None, timeout: float = 30.0) -> Cluster:
+    """Start a local Dask cluster, or connect to a scheduler, for as long as the caller keeps it.
 
     Parameters
     ----------
     execution : ExecutionConfig
         Local-cluster size (``n_workers``, ``threads_per_worker``,
-        ``memory_limit``, ``processes``, ``dashboard_address``) or the
-        scheduler address.
+        ``memory_limit``, ``processes``, ``dashboard_address``: ``":0"`` for
+        any free port, None for none) or the scheduler address.
+    scheduler : str, optional
+        An existing scheduler (wins over the configuration and ``RPF_SCHEDULER``).
+    timeout : float
+        Seconds to wait for the connection.
+
+    Returns
+    -------
+    Cluster
+        Its ``client`` is synchronous and usable from any thread.
+
+    Raises
+    ------
+    rpf.errors.ConfigError
+        The scheduler address is malformed or cannot be reached.
+
+    Examples
+    --------
+    >>> from rpf.config import ExecutionConfig
+    >>> cluster = start_cluster(ExecutionConfig(n_workers=2, dashboard_address=":0"))  # doctest: +SKIP
+    >>> handle = start_run(request, client=cluster.client)  # doctest: +SKIP
+    >>> cluster.close()  # doctest: +SKIP
+    """
+    address = resolve_scheduler(execution, scheduler)
+    if address is not None:
+        try:
+            client = Client(address, timeout=timeout)
+        except OSError as exc:
+            raise ConfigError(f"cannot connect to the Dask scheduler at {address}: {exc}") from exc
+        return Cluster(client, None)
+    with dask.config.set(LOCAL_SCHEDULER_CONFIG):
+        local = LocalCluster(
+            n_workers=execution.local_workers,
+            threads_per_worker=execution.threads_per_worker,
+            memory_limit=execution.memory_limit,
+            processes=execution.processes,
+            **_dashboard(execution.dashboard_address),
+            **({"host": "127.0.0.1"} if execution.processes else {}),
+        )
+    try:
+        client = Client(local, timeout=timeout)
+    except BaseException:
+        local.close()
+        raise
+    return Cluster(client, local, dashboard=execution.dashboard_address is not None)
+
+
+@contextmanager
+def open_client(execution: ExecutionConfig, *, scheduler: str | None = None, timeout: float = 30.0) -> Iterator[Client]:
+    """Connect to a Dask cluster for the duration of a ``with`` block (:func:`start_cluster` as a context).
+
+    Parameters
+    ----------
+    execution : ExecutionConfig
+        Local-cluster size or the scheduler address (see :func:`start_cluster`).
     scheduler : str, optional
         An existing scheduler (wins over the configuration and the environment).
     timeout : float
@@ -139,31 +249,5 @@ def open_client(execution: ExecutionConfig, *, scheduler: str | None = None, tim
     >>> with open_client(ExecutionConfig(n_workers=1, dashboard_address=None)) as client:  # doctest: +SKIP
     ...     print(cluster_info(client).dashboard)
     """
-    address = resolve_scheduler(execution, scheduler)
-    if address is not None:
-        try:
-            client = Client(address, timeout=timeout)
-        except OSError as exc:
-            raise ConfigError(f"cannot connect to the Dask scheduler at {address}: {exc}") from exc
-        try:
-            yield client
-        finally:
-            client.close()
-        return
-    with dask.config.set(LOCAL_SCHEDULER_CONFIG):
-        cluster = LocalCluster(
-            n_workers=execution.local_workers,
-            threads_per_worker=execution.threads_per_worker,
-            memory_limit=execution.memory_limit,
-            processes=execution.processes,
-            dashboard_address=execution.dashboard_address,
-            **({"host": "127.0.0.1"} if execution.processes else {}),
-        )
-    try:
-        client = Client(cluster, timeout=timeout)
-        try:
-            yield client
-        finally:
-            client.close()
-    finally:
-        cluster.close()
+    with start_cluster(execution, scheduler=scheduler, timeout=timeout) as cluster:
+        yield cluster.client

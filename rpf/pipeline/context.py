@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rpf.calibration import MasterFrames
 from rpf.config import PipelineConfig
+from rpf.errors import RPFError
 
-__all__ = ["RunContext"]
+__all__ = ["RunContext", "make_context"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,8 @@ class RunContext:
     ``targets`` (resolved :class:`~rpf.targets.Target`) and ``template`` (a
     :class:`~rpf.pipeline.transient_steps.TemplateImage`) feed the follow-up
     steps (:func:`~rpf.pipeline.transient_steps.transient_context`).
+    ``masters_error`` holds why the masters could not be built: every frame
+    of the run then fails in its ``calibrate`` step with that message.
     """
 
     config: PipelineConfig = field(default_factory=PipelineConfig)
@@ -27,3 +31,29 @@ class RunContext:
     out_dir: Path = Path("rpf_out")
     targets: tuple = ()
     template: Any = None
+    masters_error: str | None = None
+
+
+def make_context(
+    *, config: PipelineConfig, out_dir: str | Path, bias: Sequence[str], dark: Sequence[str], flat: Sequence[str]
+) -> RunContext:
+    """Build the run context with the master calibration frames (once per run, eager or as a Dask task).
+
+    Never raises for a bad calibration frame: the context then carries the
+    error (``masters_error``), so that every frame fails with the same
+    message and the run still writes its summary, eager or on Dask.  The
+    follow-up fields (targets, template) come from
+    :func:`~rpf.pipeline.transient_steps.transient_context`.
+    """
+    from rpf.calibration import build_masters
+
+    masters, error = MasterFrames(), None
+    if bias or dark or flat:
+        try:
+            masters = build_masters(bias=list(bias), dark=list(dark), flat=list(flat), config=config)
+        except RPFError as exc:
+            error = f"master calibration frames: {exc}"
+    from rpf.pipeline.transient_steps import transient_context
+
+    return RunContext(config=config, masters=masters, out_dir=Path(out_dir), masters_error=error,
+                      **transient_context(config))

@@ -1,80 +1,105 @@
-"""Many frames in this process, one after another, with the same events as on Dask.
+"""Many frames in this process, one after another, with the same events and products as on Dask.
 
-For debugging (``rpf run --eager``) and for small jobs without a cluster.
+For debugging (``rpf run --eager``), notebooks and small jobs without a
+cluster.  The run is planned as on Dask (one context with the masters,
+one reference catalogue per group of overlapping fields) and every step's
+:class:`~rpf.pipeline.events.StageDone` is yielded as the step ends.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
-from rpf.calibration import build_masters
-from rpf.config import PipelineConfig
-from rpf.pipeline.context import RunContext
-from rpf.pipeline.events import Event, FrameDone, FrameFailed, FrameStarted, RunStarted, StageDone
+from rpf.pipeline.context import make_context
+from rpf.pipeline.events import Event, FrameStarted, RunStarted, StageDone, frame_outcome
+from rpf.pipeline.fields import FieldGroup, fetch_group_reference, plan_groups
 from rpf.pipeline.finish import finish_run
-from rpf.pipeline.frame import process_frame
+from rpf.pipeline.frame import Stages, frame_steps
+from rpf.pipeline.reference import ReferenceFetch
+from rpf.pipeline.request import RunRequest
+from rpf.pipeline.stages import STAGES
 
 __all__ = ["run_eager"]
 
 
-def _collect(events: list[Event], stage: str, info: dict, *, run_id: str, index: int) -> None:
-    events.append(
-        StageDone(
-            run_id=run_id, path=info["path"], index=index, stage=stage, seconds=info["seconds"], failed=info["failed"]
-        )
-    )
+class _References:
+    """Each field group's reference catalogue, fetched when its first frame needs it."""
+
+    def __init__(self, groups: dict[str, FieldGroup], request: RunRequest) -> None:
+        self._groups = groups
+        self._config = request.config
+        self._fetched: dict[FieldGroup, ReferenceFetch] = {}
+
+    def for_frame(self, path: str) -> Callable[[], ReferenceFetch] | None:
+        """Return the fetch of a frame's group reference (None when the header gave no field)."""
+        group = self._groups.get(path)
+        return None if group is None else partial(self._fetch, group)
+
+    def _fetch(self, group: FieldGroup) -> ReferenceFetch:
+        if group not in self._fetched:
+            self._fetched[group] = fetch_group_reference(group, self._config)
+        return self._fetched[group]
 
 
-def run_eager(
-    paths: Sequence[str | Path],
-    *,
-    config: PipelineConfig | None = None,
-    out_dir: str | Path,
-    bias: Sequence[str | Path] = (),
-    dark: Sequence[str | Path] = (),
-    flat: Sequence[str | Path] = (),
-) -> Iterator[Event]:
-    """Process frames one by one in this process, yielding the run's events.
+def run_eager(request: RunRequest, *, stages: Stages = STAGES) -> Iterator[Event]:
+    """Process a request's frames one by one in this process, yielding the run's events.
 
-    Parameters are those of :func:`rpf.pipeline.run` without the cluster.
+    Parameters
+    ----------
+    request : RunRequest
+        Frames, calibration frames, output folder and configuration
+        (validated here).
+    stages : sequence of (name, function)
+        The per-frame steps (default: the pipeline's).
+
+    Yields
+    ------
+    Event
+        The same events as :func:`rpf.pipeline.run`, each
+        :class:`~rpf.pipeline.events.StageDone` as its step ends.
+
+    Raises
+    ------
+    rpf.errors.ConfigError
+        The request is not valid (before any event).
     """
-    config = config or PipelineConfig()
+    request.validate()
     run_id = uuid.uuid4().hex[:12]
     start = time.perf_counter()
-    yield RunStarted(run_id=run_id, n_frames=len(paths), out_dir=str(out_dir))
-    masters = build_masters(bias=bias, dark=dark, flat=flat, config=config)
-    from rpf.pipeline.transient_steps import transient_context
-
-    ctx = RunContext(config=config, masters=masters, out_dir=Path(out_dir), **transient_context(config))
+    paths = list(request.science)
+    yield RunStarted(run_id=run_id, n_frames=len(paths), out_dir=request.out_dir)
+    ctx = make_context(config=request.config, out_dir=request.out_dir, bias=request.bias, dark=request.dark,
+                       flat=request.flat)
+    share = request.config.execution.share_references
+    references = _References(plan_groups(paths, request.config) if share else {}, request)
     results = {}
     for index, path in enumerate(paths):
-        yield FrameStarted(run_id=run_id, path=str(path), index=index)
-        stages: list[Event] = []
-
-        emit = partial(_collect, stages, run_id=run_id, index=index)
-        result = process_frame(path, ctx, emit=emit)
-        yield from stages
+        yield FrameStarted(run_id=run_id, path=path, index=index)
+        steps = frame_steps(path, ctx, stages=stages, reference=references.for_frame(path))
+        while True:
+            try:
+                name, state = next(steps)
+            except StopIteration as finished:
+                result = finished.value
+                break
+            if name in state.timings:
+                yield StageDone(run_id=run_id, path=path, index=index, stage=name, seconds=state.timings[name],
+                                failed=state.failed_stage == name)
+        yield StageDone(run_id=run_id, path=path, index=index, stage="products",
+                        seconds=result.metadata["timings"].get("products"))
         results[index] = result
-        if result.ok:
-            yield FrameDone(run_id=run_id, path=str(path), index=index, result=result)
-        else:
-            yield FrameFailed(
-                run_id=run_id,
-                path=str(path),
-                index=index,
-                message=result.error or "failed",
-                stage=result.metadata.get("failed_stage"),
-                metadata=result.metadata,
-            )
+        yield frame_outcome(run_id, index, result)
     yield finish_run(
         results,
-        paths=[str(p) for p in paths],
-        out_dir=Path(out_dir),
+        paths=paths,
+        out_dir=Path(request.out_dir),
         run_id=run_id,
         seconds=time.perf_counter() - start,
-        transients=config.transients,
+        lightcurves=request.lightcurves,
+        differential=request.differential,
+        transients=request.config.transients,
     )

@@ -4,12 +4,13 @@ A run yields, in this order per frame, :class:`FrameStarted`, one
 :class:`StageDone` per stage, then :class:`FrameDone` or :class:`FrameFailed`;
 the run itself opens with :class:`RunStarted` and closes with
 :class:`RunFinished`.  Every event is a frozen dataclass whose
-:meth:`~Event.to_dict` is JSON-serialisable (NaN becomes ``None``).
+:meth:`~Event.to_dict` is JSON-serialisable with the same conversion as the
+metadata file (:func:`rpf.products.to_jsonable`: NaN becomes ``None``, times
+ISO strings; a value that cannot be written raises ``ProductError``).
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rpf.pipeline.state import FrameResult
+from rpf.products.metadata import to_jsonable
 
 __all__ = [
     "Event",
@@ -27,31 +29,8 @@ __all__ = [
     "RunFinished",
     "RunStarted",
     "StageDone",
-    "jsonable",
+    "frame_outcome",
 ]
-
-
-def jsonable(value: Any) -> Any:
-    """Return ``value`` as plain JSON types (numpy scalars, arrays, paths, NaN -> None)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [jsonable(v) for v in value]
-    if hasattr(value, "unit") and hasattr(value, "value"):
-        value = value.value
-    if isinstance(value, np.ndarray):
-        return [jsonable(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, bool | int | float | str) or value is None:
-        return value
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.decode(errors="replace")
-    return str(value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,7 +45,7 @@ class Event:
         """Return the event as a JSON-serialisable dictionary with an ``event`` key."""
         out: dict[str, Any] = {"event": self.kind}
         for f in fields(self):
-            out[f.name] = jsonable(getattr(self, f.name))
+            out[f.name] = to_jsonable(getattr(self, f.name), where=f"{self.kind}.{f.name}")
         return out
 
 
@@ -160,8 +139,8 @@ class FrameDone(Event):
             "time": self.time,
             "path": self.path,
             "index": self.index,
-            "metadata": jsonable(self.metadata),
-            "products": jsonable(self.result.products),
+            "metadata": to_jsonable(self.metadata, where="frame_done.metadata"),
+            "products": to_jsonable(self.result.products, where="frame_done.products"),
         }
         if catalogue:
             out["catalogue"] = table_rows(self.result.phot)
@@ -208,9 +187,28 @@ class RunFinished(Event):
         return self.n_ok == self.n_frames
 
 
+def frame_outcome(run_id: str, index: int, result: FrameResult) -> FrameDone | FrameFailed:
+    """Return the closing event of a frame: :class:`FrameDone`, or :class:`FrameFailed` with its error.
+
+    A failed result's error names the file already (:func:`rpf.pipeline.frame.run_stage`,
+    :func:`rpf.pipeline.finish.failed_result`).
+    """
+    if result.ok:
+        return FrameDone(run_id=run_id, path=result.path, index=index, result=result)
+    return FrameFailed(
+        run_id=run_id,
+        path=result.path,
+        index=index,
+        message=result.error or f"{result.path}: failed",
+        stage=result.metadata.get("failed_stage"),
+        metadata=result.metadata,
+    )
+
+
 def table_rows(table: Any) -> list[dict[str, Any]]:
     """Return an astropy table as JSON-serialisable row dictionaries ([] for None)."""
     if table is None:
         return []
-    columns = {name: jsonable(np.asarray(getattr(table[name], "value", table[name]))) for name in table.colnames}
+    columns = {name: to_jsonable(np.asarray(getattr(table[name], "value", table[name])), where=f"catalogue.{name}")
+               for name in table.colnames}
     return [{name: columns[name][i] for name in table.colnames} for i in range(len(table))]

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from rpf.atomic import write_atomic
 from rpf.errors import ZeroPointError
 from rpf.zeropoint import fit_extinction
 
@@ -159,10 +160,5 @@ def fit_night_extinction(
 
 def write_extinction_json(fits: Iterable[NightExtinction], path: str | os.PathLike[str]) -> Path:
     """Write ``{"bands": [...]}`` with one fit per band, atomically; return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
     model = "zero_point = zp0 - k * airmass"
-    partial.write_text(json.dumps({"model": model, "bands": [f.to_dict() for f in fits]}, indent=2) + "\n")
-    os.replace(partial, path)
-    return path
+    return write_atomic(path, json.dumps({"model": model, "bands": [f.to_dict() for f in fits]}, indent=2) + "\n")

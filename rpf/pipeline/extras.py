@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rpf.atomic import atomic_path
 from rpf.pipeline.context import RunContext
 from rpf.pipeline.state import FrameState
 from rpf.products import write_catalog_csv
@@ -22,14 +23,17 @@ def write_optional_products(state: FrameState, base: Path, ctx: RunContext) -> d
         from rpf.zeropoint import plot_zero_point
 
         path = f"{base}_zero_point.png"
-        plot_zero_point(state.zero_point, path, title=Path(state.path).name)
+        with atomic_path(path) as temporary:
+            plot_zero_point(state.zero_point, temporary, title=Path(state.path).name)
         written["zero_point"] = path
     if state.psf is not None:
         path = f"{base}_psf.fits"
-        state.psf.to_fits(path)
+        with atomic_path(path) as temporary:
+            state.psf.to_fits(temporary)
         written["psf"] = path
         if ctx.config.output.png and hasattr(state.psf, "to_png"):
-            state.psf.to_png(f"{base}_psf.png")
+            with atomic_path(f"{base}_psf.png") as temporary:
+                state.psf.to_png(temporary)
             written["psf_png"] = f"{base}_psf.png"
     phot = state.phot
     if phot is not None and "transient_candidate" in phot.colnames:

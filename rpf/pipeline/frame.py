@@ -1,9 +1,11 @@
-"""One frame, start to finish: run the stages, time them, write the products.
+"""One frame, start to finish: run the steps, time them, write the products.
 
-:func:`process_frame` is the eager entry point (notebooks, tests, one frame
-from the CLI).  :func:`run_stage` and :func:`finish_frame` are the task
-functions that :mod:`rpf.pipeline.graph` chains as ``dask.delayed`` calls,
-so the eager and the distributed paths run exactly the same code.
+:func:`run_stage` runs one step and records its time (a failure is recorded,
+not raised); :func:`frame_steps` runs a frame's steps one after another and
+yields after each, so an eager run reports every step as it ends;
+:func:`finish_frame` is the ``products`` step.  :mod:`rpf.pipeline.graph`
+chains the same functions as ``dask.delayed`` tasks, so the eager and the
+distributed paths run exactly the same code.
 """
 
 from __future__ import annotations
@@ -11,36 +13,39 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 
 from rpf.errors import RPFError
 from rpf.io import capture_warnings
 from rpf.pipeline.context import RunContext
+from rpf.pipeline.fields import REFERENCE_BEFORE
+from rpf.pipeline.reference import ReferenceFetch, attach_reference
 from rpf.pipeline.stages import STAGES, stage_parameters
 from rpf.pipeline.state import FrameResult, FrameState
 
-__all__ = ["finish_frame", "process_frame", "run_stage"]
+__all__ = ["finish_frame", "frame_steps", "process_frame", "run_stage"]
 
 log = logging.getLogger(__name__)
 
 StageFunction = Callable[[FrameState, RunContext], FrameState]
+Stages = Sequence[tuple[str, StageFunction]]
 Emit = Callable[[str, dict], None]
 
 
 def run_stage(name: str, function: StageFunction, state: FrameState, ctx: RunContext) -> FrameState:
-    """Run one stage, recording its time; a failure is recorded, not raised.
+    """Run one step, recording its time; a failure is recorded, not raised.
 
-    A frame that failed in an earlier stage passes through untouched, so a
+    A frame that failed in an earlier step passes through untouched, so a
     bad frame ends with ``status: "failed"`` and its message while the other
     frames of the run go on.
 
     Parameters
     ----------
     name : str
-        Stage name (used in timings, the log and events).
+        Step name (used in timings, the log and events).
     function : callable
-        The stage, ``(state, ctx) -> state``.
+        The step, ``(state, ctx) -> state``.
     state : FrameState
         The frame so far.
     ctx : RunContext
@@ -49,7 +54,7 @@ def run_stage(name: str, function: StageFunction, state: FrameState, ctx: RunCon
     Returns
     -------
     FrameState
-        The new state, with ``error`` set if the stage failed.
+        The new state, with ``error`` set if the step failed.
     """
     if state.error is not None:
         return state
@@ -72,27 +77,65 @@ def run_stage(name: str, function: StageFunction, state: FrameState, ctx: RunCon
 
 
 def _noted_warnings(state: FrameState, stage: str, caught: list[str]) -> FrameState:
-    """Write the Python warnings a stage raised to the frame's log (and stderr), naming the file."""
+    """Record the Python warnings a step raised: the frame's warnings and log (and stderr), naming the file."""
     for text in caught:
         log.warning("%s: %s: %s", state.path, stage, text)
-        state = state.note(f"WARNING {stage}: {text}")
+        state = state.warn(f"{stage}: {text}")
     return state
 
 
 def _naming(path: str, message: str, stage: str) -> str:
-    """Return an error message that names the file (and the stage when it does not)."""
+    """Return an error message that names the file (and the step when it does not)."""
     return message if Path(path).name in message else f"{path}: {stage} failed: {message}"
 
 
 def finish_frame(state: FrameState, ctx: RunContext) -> FrameResult:
-    """Write the frame's products (also for a failed frame) and summarise it."""
+    """Write the frame's products (also for a failed frame) and summarise it: the ``products`` step."""
     from rpf.pipeline.products import write_frame_products
 
     return write_frame_products(state, ctx)
 
 
+def frame_steps(
+    path: str | Path,
+    ctx: RunContext,
+    *,
+    stages: Stages = STAGES,
+    reference: Callable[[], ReferenceFetch] | None = None,
+) -> Generator[tuple[str, FrameState], None, FrameResult]:
+    """Run a frame's steps in this process, yielding ``(step, state)`` as each one ends.
+
+    Parameters
+    ----------
+    path : str or Path
+        The raw science frame.
+    ctx : RunContext
+        Configuration, master calibration frames and output folder.
+    stages : sequence of (name, function)
+        The ordered steps (default: the pipeline's).
+    reference : callable, optional
+        Returns the reference catalogue of the frame's field group; called
+        (once) just before the ``astrometry`` step, as the Dask graph attaches it.
+
+    Returns
+    -------
+    FrameResult
+        The generator's return value, after the ``products`` step.
+    """
+    state = FrameState(path=str(path))
+    for name, function in stages:
+        if reference is not None and name == REFERENCE_BEFORE and state.error is None:
+            state = attach_reference(state, reference())
+        state = run_stage(name, function, state, ctx)
+        yield name, state
+    return finish_frame(state, ctx)
+
+
 def process_frame(path: str | Path, ctx: RunContext | None = None, *, emit: Emit | None = None) -> FrameResult:
     """Process one frame eagerly and write its products.
+
+    The frame's reference catalogue is fetched as a run of one frame would
+    (see :func:`rpf.pipeline.run_eager` for many frames).
 
     Parameters
     ----------
@@ -103,7 +146,7 @@ def process_frame(path: str | Path, ctx: RunContext | None = None, *, emit: Emit
         (defaults: :class:`~rpf.config.PipelineConfig` defaults, no masters,
         ``./rpf_out``).
     emit : callable, optional
-        Called as ``emit(stage, info)`` after each stage (progress).
+        Called as ``emit(step, info)`` after each step (progress).
 
     Returns
     -------
@@ -116,10 +159,20 @@ def process_frame(path: str | Path, ctx: RunContext | None = None, *, emit: Emit
     >>> result = process_frame("m13.fits", RunContext(out_dir=Path("out")))  # doctest: +SKIP
     >>> result.metadata["fwhm_px"]  # doctest: +SKIP
     """
+    from rpf.pipeline.fields import fetch_group_reference, plan_groups
+
     ctx = ctx or RunContext()
-    state = FrameState(path=str(path))
-    for name, function in STAGES:
-        state = run_stage(name, function, state, ctx)
+    group = plan_groups([str(path)], ctx.config).get(str(path))
+    fetch = None if group is None else (lambda: fetch_group_reference(group, ctx.config))
+    steps = frame_steps(path, ctx, reference=fetch)
+    while True:
+        try:
+            name, state = next(steps)
+        except StopIteration as done:
+            result = done.value
+            break
         if emit is not None:
-            emit(name, {"path": state.path, "failed": state.error is not None, "seconds": state.timings.get(name)})
-    return finish_frame(state, ctx)
+            emit(name, {"path": state.path, "failed": state.failed_stage == name, "seconds": state.timings.get(name)})
+    if emit is not None:
+        emit("products", {"path": result.path, "failed": False, "seconds": result.metadata["timings"].get("products")})
+    return result

@@ -1,198 +1,41 @@
-"""The one Dask graph builder: per-frame stage chains sharing masters and references.
+"""The one Dask graph builder: per-frame step chains sharing masters and references.
 
-Per frame, every stage is a ``dask.delayed`` task running
+Per frame, the steps run as a chain of ``dask.delayed`` tasks, each running
+a group of consecutive steps (:data:`rpf.pipeline.stages.TASK_GROUPS`) with
 :func:`rpf.pipeline.frame.run_stage` on the state returned by the previous
-task, and a last task writes the products with
-:func:`rpf.pipeline.frame.finish_frame`, so only the small
-:class:`~rpf.pipeline.state.FrameResult` ever needs to leave the workers.
-The run context (configuration and master calibration frames) is built once,
-as one task, and every frame's chain depends on it; frames of overlapping
-fields share one reference-catalogue task, attached to each frame's state
-just before astrometry.  The same functions run eagerly in
-:func:`rpf.pipeline.frame.process_frame`.
+task; every step reports its own event on the run's topic as it ends.  A
+last task writes the products with :func:`rpf.pipeline.frame.finish_frame`,
+so only the small :class:`~rpf.pipeline.state.FrameResult` ever needs to
+leave the workers.  The run context (configuration and master calibration
+frames) is built once, as one task, and every frame's chain depends on it;
+frames of overlapping fields share one reference-catalogue task, attached to
+each frame's state just before astrometry.  The same functions run eagerly
+in :func:`rpf.pipeline.eager.run_eager`.
 """
 
 from __future__ import annotations
 
-import math
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import dask
-from astropy.io import fits
-from astropy.table import Table
-from astropy.wcs import WCS, FITSFixedWarning
 from dask.base import tokenize
 from dask.delayed import Delayed
 from distributed import get_worker
 from threadpoolctl import threadpool_limits
 
 from rpf.config import PipelineConfig
-from rpf.errors import RPFError
-from rpf.io import check_input_file
-from rpf.pipeline.context import RunContext
+from rpf.pipeline.context import RunContext, make_context
+from rpf.pipeline.fields import REFERENCE_BEFORE, fetch_group_reference, frame_field, group_fields
 from rpf.pipeline.frame import StageFunction, finish_frame, run_stage
-from rpf.pipeline.stages import STAGES
+from rpf.pipeline.reference import ReferenceFetch, attach_reference
+from rpf.pipeline.stages import STAGES, TASK_GROUPS
 from rpf.pipeline.state import FrameState
 
-__all__ = [
-    "FieldGroup",
-    "attach_reference",
-    "build_frame_graph",
-    "build_run_graph",
-    "fetch_group_reference",
-    "frame_field",
-    "group_fields",
-    "make_context",
-    "stage_task",
-]
+__all__ = ["build_frame_graph", "build_run_graph", "steps_task", "task_chunks"]
 
 Stages = Sequence[tuple[str, StageFunction]]
-Fetched = tuple[Table | None, str]
-
-REFERENCE_BEFORE = "astrometry"
-"""The shared reference catalogue is attached to a frame just before this stage."""
-
-
-@dataclass(frozen=True)
-class FieldGroup:
-    """Frames whose sky fields overlap enough to share one catalogue query.
-
-    Attributes
-    ----------
-    ra, dec : float
-        Centre of the query (degrees, ICRS).
-    radius_deg : float
-        Query radius covering every member's field.
-    mjd : float or None
-        Epoch of the query (proper motions).
-    paths : tuple of str
-        The member frames.
-    """
-
-    ra: float
-    dec: float
-    radius_deg: float
-    mjd: float | None
-    paths: tuple[str, ...]
-
-
-def make_context(
-    *, config: PipelineConfig, out_dir: str, bias: Sequence[str], dark: Sequence[str], flat: Sequence[str]
-) -> RunContext:
-    """Build the run context, with the master calibration frames (a task run once per run).
-
-    Raises
-    ------
-    rpf.errors.CalibrationError
-        When a master cannot be built; every frame of the run then fails with it.
-    """
-    from rpf.calibration import MasterFrames, build_masters
-
-    if bias or dark or flat:
-        masters = build_masters(bias=list(bias), dark=list(dark), flat=list(flat), config=config)
-    else:
-        masters = MasterFrames()
-    from rpf.pipeline.transient_steps import transient_context
-
-    return RunContext(config=config, masters=masters, out_dir=Path(out_dir), **transient_context(config))
-
-
-def _science_header(path: str) -> tuple[fits.Header, tuple[int, int]]:
-    check_input_file(path)  # never open a FIFO: it would block the run before any frame starts
-    with fits.open(path, lazy_load_hdus=True) as hdul:
-        for hdu in hdul:
-            if hdu.is_image and hdu.header.get("NAXIS", 0) == 2:
-                header = hdu.header.copy()
-                return header, (int(header["NAXIS2"]), int(header["NAXIS1"]))
-    raise OSError(f"{path}: no 2-D image")
-
-
-def frame_field(path: str, config: PipelineConfig) -> tuple[float, float, float, float | None] | None:
-    """Return ``(ra, dec, radius_deg, mjd)`` of the sky a frame covers, from its header only.
-
-    Returns None when the file cannot be read here or gives no pointing;
-    such a frame then fetches its own reference in its astrometry stage.
-    """
-    import warnings
-
-    from rpf.io import read_meta
-    from rpf.pipeline.reference import field_of
-
-    try:
-        header, shape = _science_header(path)
-        meta = read_meta(header, path=path, shape=shape, defaults=config.header)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FITSFixedWarning)
-            wcs = WCS(header, naxis=2)
-    except (OSError, ValueError, KeyError, TypeError, RPFError):
-        return None
-    found = field_of(meta, wcs, config)
-    if found is None:
-        return None
-    ra, dec, radius = found
-    return ra, dec, radius, meta.mjd_mid
-
-
-def _separation_deg(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
-    r1, d1, r2, d2 = (math.radians(v) for v in (ra1, dec1, ra2, dec2))
-    h = math.sin((d2 - d1) / 2) ** 2 + math.cos(d1) * math.cos(d2) * math.sin((r2 - r1) / 2) ** 2
-    return math.degrees(2 * math.asin(min(1.0, math.sqrt(h))))
-
-
-def group_fields(
-    fields: Mapping[str, tuple[float, float, float, float | None] | None], *, max_offset: float = 0.5
-) -> list[FieldGroup]:
-    """Group frames whose field centres lie close together (one query per group).
-
-    A frame joins the first group whose centre is within ``max_offset`` times
-    that group's first radius; the group's radius grows to cover it.
-
-    Parameters
-    ----------
-    fields : mapping
-        ``path -> (ra, dec, radius_deg, mjd)`` or None (frames with None are left out).
-    max_offset : float
-        Largest centre offset, as a fraction of the radius, to share a query.
-
-    Returns
-    -------
-    list of FieldGroup
-        In the order of the first member of each group.
-    """
-    groups: list[dict] = []
-    for path, found in fields.items():
-        if found is None:
-            continue
-        ra, dec, radius, mjd = found
-        for group in groups:
-            offset = _separation_deg(group["ra"], group["dec"], ra, dec)
-            if offset <= max_offset * group["seed_radius"]:
-                group["radius"] = max(group["radius"], offset + radius)
-                group["paths"].append(path)
-                break
-        else:
-            groups.append({"ra": ra, "dec": dec, "seed_radius": radius, "radius": radius, "mjd": mjd, "paths": [path]})
-    return [FieldGroup(g["ra"], g["dec"], g["radius"], g["mjd"], tuple(g["paths"])) for g in groups]
-
-
-def fetch_group_reference(group: FieldGroup, config: PipelineConfig) -> Fetched:
-    """Fetch the reference catalogue of a field group (a task shared by its frames); never raises."""
-    from rpf.pipeline.reference import fetch_reference_for_field
-
-    table, message = fetch_reference_for_field(group.ra, group.dec, group.radius_deg, group.mjd, config.catalogs)
-    return table, f"{message} (shared by {len(group.paths)} frame(s))"
-
-
-def attach_reference(state: FrameState, fetched: Fetched) -> FrameState:
-    """Give a frame the reference catalogue fetched for its field group."""
-    if state.error is not None:
-        return state
-    table, message = fetched
-    state = state.note(message)
-    return state if table is None else state.evolve(reference=table)
 
 
 def _report(topic: str | None, message: dict) -> None:
@@ -205,33 +48,57 @@ def _report(topic: str | None, message: dict) -> None:
     worker.log_event(topic, message)
 
 
-def stage_task(
-    name: str,
-    function: StageFunction,
+def steps_task(
+    steps: Stages,
     state: FrameState,
     ctx: RunContext,
     *,
+    reference: ReferenceFetch | None = None,
     index: int,
     first: bool,
     topic: str | None,
 ) -> FrameState:
-    """Run one stage with :func:`run_stage` and report it on the run's event topic.
+    """Run consecutive steps with :func:`run_stage`, reporting each one on the run's event topic.
 
-    A stage after a failed one is skipped without a report.  Outside a Dask
-    worker (eager or synchronous scheduler) nothing is reported.  A task
-    runs on one core (OpenMP and BLAS limited to one thread), whatever the
-    worker's environment: the frames are the parallelism, and a task that
-    took every core would slow its worker's other threads and processes.
+    ``reference`` (the frame's field-group catalogue) is attached just
+    before the ``astrometry`` step.  Steps after a failed one are skipped
+    without a report.  Outside a Dask worker (synchronous scheduler) nothing
+    is reported.  A task runs on one core (OpenMP and BLAS limited to one
+    thread), whatever the worker's environment: the frames are the
+    parallelism, and a task that took every core would slow its worker's
+    other threads and processes.
     """
     if first:
         _report(topic, {"kind": "started", "path": state.path, "index": index})
-    if state.error is not None:
-        return state
     with threadpool_limits(limits=1):
-        new = run_stage(name, function, state, ctx)
-    report = {"kind": "stage", "path": state.path, "index": index, "stage": name, "failed": new.error is not None}
-    _report(topic, {**report, "seconds": new.timings.get(name)})
-    return new
+        for name, function in steps:
+            if state.error is not None:
+                break
+            if reference is not None and name == REFERENCE_BEFORE:
+                state = attach_reference(state, reference)
+            state = run_stage(name, function, state, ctx)
+            report = {"kind": "stage", "path": state.path, "index": index, "stage": name}
+            _report(topic, {**report, "failed": state.failed_stage == name, "seconds": state.timings.get(name)})
+    return state
+
+
+def task_chunks(stages: Stages, groups: Sequence[Sequence[str]] = TASK_GROUPS) -> list[list[tuple[str, StageFunction]]]:
+    """Split the ordered steps into tasks: consecutive steps of one group share a task.
+
+    A step in no group is a task of its own, and ``astrometry`` always
+    starts a task (the shared reference is attached there).
+    """
+    group_of = {name: i for i, group in enumerate(groups) for name in group}
+    chunks: list[list[tuple[str, StageFunction]]] = []
+    previous = None
+    for name, function in stages:
+        group = group_of.get(name)
+        if chunks and group is not None and group == previous and name != REFERENCE_BEFORE:
+            chunks[-1].append((name, function))
+        else:
+            chunks.append([(name, function)])
+        previous = group
+    return chunks
 
 
 def _as_delayed(value: RunContext | Delayed) -> Delayed:
@@ -247,6 +114,7 @@ def build_frame_graph(
     index: int = 0,
     topic: str | None = None,
     token: str | None = None,
+    groups: Sequence[Sequence[str]] = TASK_GROUPS,
 ) -> Delayed:
     """Return the delayed :class:`FrameResult` of one frame.
 
@@ -257,35 +125,34 @@ def build_frame_graph(
     ctx : RunContext or Delayed
         The run context, or the shared task that builds it.
     stages : sequence of (name, function)
-        The ordered stages (default: the pipeline's :data:`STAGES`).
+        The ordered steps (default: the pipeline's :data:`STAGES`), run in
+        the tasks of :func:`task_chunks`.
     reference : Delayed, optional
-        The shared ``(table, message)`` reference task of the frame's field
-        group, attached before the ``astrometry`` stage (or before the first
-        stage when there is none).
+        The shared :class:`~rpf.pipeline.reference.ReferenceFetch` task of
+        the frame's field group, attached before the ``astrometry`` step.
     index : int
         Position of the frame in the run (carried by its events).
     topic : str, optional
-        Event topic the workers report stage progress on.
+        Event topic the workers report step progress on.
     token : str, optional
         Makes the task keys unique to a run (default: random).
+    groups : sequence of sequence of str
+        Steps that share a task when consecutive (default :data:`TASK_GROUPS`; ``()``: a task per step).
 
     Returns
     -------
     Delayed
-        ``finish_frame(state, ctx)``; computing it runs the chain.
+        ``finish_frame(state, ctx)`` (task ``products-…``); computing it runs the chain.
     """
     path = str(path)
     key = tokenize(path, token or uuid.uuid4().hex)
     ctx_node = _as_delayed(ctx)
     state: FrameState | Delayed = FrameState(path=path)
-    names = [name for name, _ in stages]
-    attach_at = names.index(REFERENCE_BEFORE) if REFERENCE_BEFORE in names else 0
-    for position, (name, function) in enumerate(stages):
-        if reference is not None and position == attach_at:
-            state = dask.delayed(attach_reference, pure=False)(state, reference, dask_key_name=f"reference-{key}")
-        options = {"index": index, "first": position == 0, "topic": topic, "dask_key_name": f"{name}-{key}"}
-        state = dask.delayed(stage_task, pure=False)(name, function, state, ctx_node, **options)
-    return dask.delayed(finish_frame, pure=False)(state, ctx_node, dask_key_name=f"finish-{key}")
+    for position, chunk in enumerate(task_chunks(stages, groups)):
+        attach = reference if reference is not None and chunk[0][0] == REFERENCE_BEFORE else None
+        options = {"index": index, "first": position == 0, "topic": topic, "dask_key_name": f"{chunk[0][0]}-{key}"}
+        state = dask.delayed(steps_task, pure=False)(tuple(chunk), state, ctx_node, reference=attach, **options)
+    return dask.delayed(finish_frame, pure=False)(state, ctx_node, dask_key_name=f"products-{key}")
 
 
 def build_run_graph(
@@ -299,6 +166,7 @@ def build_run_graph(
     stages: Stages = STAGES,
     share_references: bool = True,
     topic: str | None = None,
+    groups: Sequence[Sequence[str]] = TASK_GROUPS,
 ) -> list[Delayed]:
     """Return one delayed :class:`FrameResult` per frame, sharing the context and references.
 
@@ -322,7 +190,9 @@ def build_run_graph(
     share_references : bool
         Query the reference catalogue once per field group.
     topic : str, optional
-        Event topic for stage progress.
+        Event topic for step progress.
+    groups : sequence of sequence of str
+        Steps that share a task (see :func:`build_frame_graph`).
 
     Returns
     -------
@@ -341,8 +211,8 @@ def build_run_graph(
     )
     by_path: dict[str, Delayed] = {}
     if share_references:
-        groups = group_fields({p: frame_field(p, config) for p in dict.fromkeys(paths)})
-        for number, group in enumerate(groups):
+        field_groups = group_fields({p: frame_field(p, config) for p in dict.fromkeys(paths)})
+        for number, group in enumerate(field_groups):
             task = dask.delayed(fetch_group_reference, pure=False)(
                 group, config, dask_key_name=f"catalogue-{number}-{token}"
             )
@@ -353,7 +223,8 @@ def build_run_graph(
         # another, so results stream in order and a worker holds one frame per thread
         with dask.annotate(priority=len(paths) - i):
             graphs.append(
-                build_frame_graph(p, ctx, stages, reference=by_path.get(p), index=i, topic=topic, token=f"{token}-{i}")
+                build_frame_graph(p, ctx, stages, reference=by_path.get(p), index=i, topic=topic, token=f"{token}-{i}",
+                                  groups=groups)
             )
     return graphs
 

@@ -1,4 +1,4 @@
-"""Pipeline adapter for the catalogue cross-matches and transient candidates."""
+"""Steps ``crossmatch`` (catalogue labels of every source) and ``transients`` (candidates)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from rpf.pipeline.state import FrameState
 from rpf.site import resolve_site
 from rpf.transients import flag_transient_candidates
 
-__all__ = ["crossmatch_stage"]
+__all__ = ["crossmatch_stage", "transients_stage"]
 
 
 def crossmatch_stage(state: FrameState, ctx: RunContext) -> FrameState:
-    """Label every source with what the sky's catalogues know about it, then flag transient candidates.
+    """Label every source with what the sky's catalogues know about it.
 
     A service that is offline, slow or failing is reported per frame and
     leaves its columns empty; it never fails the frame.  The reports start
@@ -29,10 +29,8 @@ def crossmatch_stage(state: FrameState, ctx: RunContext) -> FrameState:
     if state.wcs is None or state.wcs.wcs is None:
         return state.note("cross-match: skipped (no astrometric solution)")
     if ctx.config.catalogs.crossmatch:
-        state = _label(state, ctx)
-    else:
-        state = state.note("cross-match: no services configured")
-    return _flag_transients(state)
+        return _label(state, ctx)
+    return state.note("cross-match: no services configured")
 
 
 def _label(state: FrameState, ctx: RunContext) -> FrameState:
@@ -56,8 +54,10 @@ def _label(state: FrameState, ctx: RunContext) -> FrameState:
     return state
 
 
-def _flag_transients(state: FrameState) -> FrameState:
+def transients_stage(state: FrameState, ctx: RunContext) -> FrameState:
     """Flag significant unexplained detections, where the reference is deep enough to judge."""
+    if state.wcs is None or state.wcs.wcs is None:
+        return state.note("transient candidates: none sought (no astrometric solution)")
     phot = flag_transient_candidates(state.phot, reference=state.reference)
     n = int(np.count_nonzero(phot["transient_candidate"]))
     return state.evolve(phot=phot).note(f"transient candidates: {n}")

@@ -2,11 +2,14 @@
 
 :func:`run` is a generator of :mod:`rpf.pipeline.events` (for the CLI);
 :func:`start_run` runs the same generator on a background thread and
-returns a :class:`RunHandle` that a dashboard polls without blocking its
-event loop.  Frames stream back with :func:`distributed.as_completed`; only
-each frame's small :class:`~rpf.pipeline.state.FrameResult` leaves the
-workers.  Stage progress comes from the workers on a per-run event topic.
-At the end the run writes ``run_summary.csv`` and ``lightcurves.csv``.
+returns a :class:`RunHandle` that a dashboard polls, or iterates with
+``async for``, without blocking its event loop.  Frames stream back with
+:func:`distributed.as_completed`; only each frame's small
+:class:`~rpf.pipeline.state.FrameResult` leaves the workers.  Step progress
+comes from the workers on a per-run event topic; a frame's steps that the
+topic had not yet delivered when its result arrives are reported from the
+result's timings, so every frame's events are complete and in order.  At
+the end the run writes ``run_summary.csv`` and ``lightcurves.csv``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -23,27 +26,18 @@ from typing import Any
 
 from distributed import Client, Future, as_completed
 
-from rpf.config import ExecutionConfig, PipelineConfig
+from rpf.config import ExecutionConfig
 from rpf.pipeline.cluster import cluster_info, open_client
-from rpf.pipeline.events import (
-    Event,
-    FrameDone,
-    FrameFailed,
-    FrameStarted,
-    RunFinished,
-    RunStarted,
-    StageDone,
-)
-from rpf.pipeline.finish import failed_result as _failed
-from rpf.pipeline.finish import finish_run
-from rpf.pipeline.frame import StageFunction
+from rpf.pipeline.events import Event, FrameStarted, RunFinished, RunStarted, StageDone, frame_outcome
+from rpf.pipeline.finish import failed_result, finish_run
+from rpf.pipeline.frame import Stages
 from rpf.pipeline.graph import build_run_graph
+from rpf.pipeline.handle import RunHandle
+from rpf.pipeline.request import RunRequest
 from rpf.pipeline.stages import STAGES
 from rpf.pipeline.state import FrameResult
 
 __all__ = ["RunHandle", "run", "start_run"]
-
-PathLike = str | Path
 
 
 def _naming(path: str, message: str) -> str:
@@ -53,30 +47,12 @@ def _naming(path: str, message: str) -> str:
 class _Run:
     """One run: builds and submits the graph, turns completions into events."""
 
-    def __init__(
-        self,
-        paths: Sequence[PathLike],
-        *,
-        config: PipelineConfig,
-        out_dir: PathLike,
-        bias: Sequence[PathLike],
-        dark: Sequence[PathLike],
-        flat: Sequence[PathLike],
-        client: Client | None,
-        scheduler: str | None,
-        stages: Sequence[tuple[str, StageFunction]],
-        lightcurves: bool,
-        differential: bool,
-    ) -> None:
-        self.paths = [str(p) for p in paths]
-        self.config = config
-        self.out_dir = Path(out_dir)
-        self.calibration = {"bias": list(bias), "dark": list(dark), "flat": list(flat)}
+    def __init__(self, request: RunRequest, *, client: Client | None, stages: Stages) -> None:
+        self.request = request.validate()
+        self.paths = list(request.science)
+        self.config = request.config
         self.client = client
-        self.scheduler = scheduler
         self.stages = tuple(stages)
-        self.lightcurves = lightcurves
-        self.differential = differential
         self.run_id = uuid.uuid4().hex[:12]
         self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._lock = threading.Lock()
@@ -84,6 +60,7 @@ class _Run:
         self._futures: list[Future] = []
         self._client: Client | None = None
         self._completed: as_completed | None = None
+        self._reported: dict[int, set[str]] = {}
 
     def cancel(self) -> None:
         """Cancel every unfinished frame; the event stream then ends with RunFinished."""
@@ -107,12 +84,12 @@ class _Run:
         """Run the frames and yield the events as they happen."""
         start = time.perf_counter()
         with ExitStack() as stack:
-            client = self.client or stack.enter_context(open_client(self._execution(), scheduler=self.scheduler))
+            client = self.client or stack.enter_context(open_client(self._execution()))
             info = cluster_info(client)
             yield RunStarted(
                 run_id=self.run_id,
                 n_frames=len(self.paths),
-                out_dir=str(self.out_dir),
+                out_dir=self.request.out_dir,
                 scheduler=info.scheduler,
                 dashboard=info.dashboard,
             )
@@ -122,11 +99,13 @@ class _Run:
             graphs = build_run_graph(
                 self.paths,
                 config=self.config,
-                out_dir=self.out_dir,
+                out_dir=self.request.out_dir,
+                bias=self.request.bias,
+                dark=self.request.dark,
+                flat=self.request.flat,
                 stages=self.stages,
                 share_references=self.config.execution.share_references,
                 topic=topic,
-                **self.calibration,
             )
             with self._lock:
                 if self._cancelled:
@@ -151,299 +130,133 @@ class _Run:
         if unfinished and self._client is not None:
             self._client.cancel(unfinished)
 
+    def _started(self, index: int) -> Iterator[Event]:
+        if index not in self._reported:
+            self._reported[index] = set()
+            yield FrameStarted(run_id=self.run_id, path=self.paths[index], index=index)
+
+    def _stage(self, index: int, stage: str, seconds: float | None, failed: bool) -> Iterator[Event]:
+        yield from self._started(index)
+        if stage not in self._reported[index]:
+            self._reported[index].add(stage)
+            yield StageDone(run_id=self.run_id, path=self.paths[index], index=index, stage=stage, seconds=seconds,
+                            failed=failed)
+
     def _stream(self, index_of: dict[str, int]) -> Iterator[Event]:
         """Yield frame events until every frame finished or the run was cancelled."""
-        started: set[int] = set()
         results: dict[int, FrameResult] = {}
         while len(results) < len(self.paths):
             kind, item = self._inbox.get()
             if kind in ("cancel", "end"):
-                yield from self._drain(index_of, started, results)
+                yield from self._drain(index_of, results)
                 break
             if kind == "topic":
                 index = int(item["index"])
                 if index in results or index >= len(self.paths):
-                    continue
-                if index not in started:
-                    started.add(index)
-                    yield FrameStarted(run_id=self.run_id, path=self.paths[index], index=index)
+                    continue  # a late report of a frame already closed from its result
                 if item["kind"] == "stage":
-                    yield StageDone(
-                        run_id=self.run_id,
-                        path=self.paths[index],
-                        index=index,
-                        stage=item["stage"],
-                        seconds=item.get("seconds"),
-                        failed=bool(item.get("failed")),
-                    )
+                    yield from self._stage(index, item["stage"], item.get("seconds"), bool(item.get("failed")))
+                else:
+                    yield from self._started(index)
                 continue
             index = index_of[item.key]
             result = self._result(item, self.paths[index])
-            if result is None:
-                continue
-            if index not in started:
-                started.add(index)
-                yield FrameStarted(run_id=self.run_id, path=self.paths[index], index=index)
-            results[index] = result
-            yield self._frame_event(index, result)
+            if result is not None:
+                results[index] = result
+                yield from self._close(index, result)
         return results
 
-    def _drain(self, index_of: dict[str, int], started: set[int], results: dict[int, FrameResult]) -> Iterator[Event]:
+    def _close(self, index: int, result: FrameResult) -> Iterator[Event]:
+        """Yield the steps the topic has not delivered (from the result's timings), then the outcome."""
+        failed = result.metadata.get("failed_stage")
+        for stage, seconds in (result.metadata.get("timings") or {}).items():
+            yield from self._stage(index, stage, seconds, stage == failed)
+        yield from self._started(index)
+        yield frame_outcome(self.run_id, index, result)
+
+    def _drain(self, index_of: dict[str, int], results: dict[int, FrameResult]) -> Iterator[Event]:
         """After a cancel, report the frames that had finished all the same."""
         for future in self._futures:
             index = index_of[future.key]
             if index in results or future.status not in ("finished", "error"):
                 continue
             result = self._result(future, self.paths[index])
-            if index not in started:
-                started.add(index)
-                yield FrameStarted(run_id=self.run_id, path=self.paths[index], index=index)
             results[index] = result
-            yield self._frame_event(index, result)
+            yield from self._close(index, result)
 
     def _result(self, future: Future, path: str) -> FrameResult | None:
         if future.status == "finished":
             result = future.result()
         elif future.status == "error":
             exc = future.exception()
-            result = _failed(path, _naming(path, f"{type(exc).__name__}: {exc}"))
+            result = failed_result(path, _naming(path, f"{type(exc).__name__}: {exc}"))
         else:
             result = None
         future.release()
         return result
 
-    def _frame_event(self, index: int, result: FrameResult) -> Event:
-        path = self.paths[index]
-        if result.ok:
-            return FrameDone(run_id=self.run_id, path=path, index=index, result=result)
-        return FrameFailed(
-            run_id=self.run_id,
-            path=path,
-            index=index,
-            message=_naming(path, result.error or "failed"),
-            stage=result.metadata.get("failed_stage"),
-            metadata=result.metadata,
-        )
-
     def _finish(self, results: dict[int, FrameResult], seconds: float) -> RunFinished:
         return finish_run(
             results,
             paths=self.paths,
-            out_dir=self.out_dir,
+            out_dir=Path(self.request.out_dir),
             run_id=self.run_id,
             seconds=seconds,
-            lightcurves=self.lightcurves,
-            differential=self.differential,
+            lightcurves=self.request.lightcurves,
+            differential=self.request.differential,
             cancelled=self._cancelled,
             transients=self.config.transients,
         )
 
 
-def _make_run(
-    paths: Sequence[PathLike],
-    *,
-    config: PipelineConfig | None,
-    out_dir: PathLike,
-    bias: Sequence[PathLike],
-    dark: Sequence[PathLike],
-    flat: Sequence[PathLike],
-    client: Client | None,
-    scheduler: str | None,
-    stages: Sequence[tuple[str, StageFunction]],
-    lightcurves: bool,
-    differential: bool,
-) -> _Run:
-    return _Run(
-        paths,
-        config=config or PipelineConfig(),
-        out_dir=out_dir,
-        bias=bias,
-        dark=dark,
-        flat=flat,
-        client=client,
-        scheduler=scheduler,
-        stages=stages,
-        lightcurves=lightcurves,
-        differential=differential,
-    )
-
-
-def run(
-    paths: Sequence[PathLike],
-    *,
-    config: PipelineConfig | None = None,
-    out_dir: PathLike,
-    bias: Sequence[PathLike] = (),
-    dark: Sequence[PathLike] = (),
-    flat: Sequence[PathLike] = (),
-    client: Client | None = None,
-    scheduler: str | None = None,
-    stages: Sequence[tuple[str, StageFunction]] = STAGES,
-    lightcurves: bool = True,
-    differential: bool = False,
-) -> Iterator[Event]:
-    """Process many frames on Dask, yielding events as frames finish.
+def run(request: RunRequest, *, client: Client | None = None, stages: Stages = STAGES) -> Iterator[Event]:
+    """Process a request's frames on Dask, yielding events as they happen.
 
     Parameters
     ----------
-    paths : sequence of str or Path
-        Raw science frames.
-    config : PipelineConfig, optional
-        Every parameter (defaults when omitted); ``config.execution`` sizes
-        the local cluster, names a scheduler and sets the task retries.
-    out_dir : str or Path
-        Products folder (per-frame products, ``run_summary.csv``, ``lightcurves.csv``).
-    bias, dark, flat : sequence of str or Path
-        Raw calibration frames; the masters are built once, as one task.
+    request : RunRequest
+        Frames, calibration frames, output folder and configuration;
+        ``request.config.execution`` sizes the local cluster, names a
+        scheduler and sets the task retries.  Validated before anything runs.
     client : distributed.Client, optional
-        A synchronous client to use (left open); default: :func:`open_client`.
-    scheduler : str, optional
-        Scheduler address (``--scheduler``) when no client is given.
+        A synchronous client to use (left open, e.g. ``Cluster.client`` from
+        :func:`~rpf.pipeline.cluster.start_cluster`); default: a cluster
+        opened for this run with :func:`~rpf.pipeline.cluster.open_client`.
     stages : sequence of (name, function)
-        The per-frame stages (default: the pipeline's).
-    lightcurves : bool
-        Write ``lightcurves.csv`` when frames overlap.
-    differential : bool
-        Add ensemble differential magnitudes to the light curves.
+        The per-frame steps (default: the pipeline's).
 
     Yields
     ------
     Event
         :class:`RunStarted`, then per frame :class:`FrameStarted`,
-        :class:`StageDone`..., :class:`FrameDone` or :class:`FrameFailed`,
-        and :class:`RunFinished` last.  Closing the generator early cancels
-        the unfinished frames.
+        :class:`StageDone` per step (``products`` last),
+        :class:`FrameDone` or :class:`FrameFailed`, and :class:`RunFinished`
+        last.  Closing the generator early cancels the unfinished frames.
+
+    Raises
+    ------
+    rpf.errors.ConfigError
+        The request is not valid, or the scheduler cannot be reached.
 
     Examples
     --------
-    >>> for event in run(paths, out_dir="out"):  # doctest: +SKIP
+    >>> request = RunRequest(science=("a.fits", "b.fits"), out_dir="out")  # doctest: +SKIP
+    >>> for event in run(request):  # doctest: +SKIP
     ...     print(event.to_dict()["event"])
     """
-    return _make_run(
-        paths,
-        config=config,
-        out_dir=out_dir,
-        bias=bias,
-        dark=dark,
-        flat=flat,
-        client=client,
-        scheduler=scheduler,
-        stages=stages,
-        lightcurves=lightcurves,
-        differential=differential,
-    ).events()
+    return _Run(request, client=client, stages=stages).events()
 
 
-class RunHandle:
-    """A run going on in a background thread; never blocks the caller.
-
-    Use :meth:`poll` from an event loop (periodic callback) or iterate
-    :meth:`events` from a thread; :meth:`cancel` stops the unfinished frames.
-    """
-
-    def __init__(self, job: _Run) -> None:
-        self._job = job
-        self._queue: queue.Queue[Event | BaseException | None] = queue.Queue()
-        self._finished = threading.Event()
-        self.run_id = job.run_id
-        self.result: RunFinished | None = None
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, daemon=True, name=f"rpf-run-{job.run_id}")
-        self._thread.start()
-
-    def _work(self) -> None:
-        try:
-            for event in self._job.events():
-                if isinstance(event, RunFinished):
-                    self.result = event
-                self._queue.put(event)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised by events()/wait()
-            self.error = exc
-            self._queue.put(exc)
-        finally:
-            self._finished.set()
-            self._queue.put(None)
-
-    @property
-    def done(self) -> bool:
-        """True once the run has finished (or failed to start)."""
-        return self._finished.is_set()
-
-    def cancel(self) -> None:
-        """Cancel the unfinished frames; the stream still ends with :class:`RunFinished`."""
-        self._job.cancel()
-
-    def poll(self) -> list[Event]:
-        """Return the events that arrived since the last call, without waiting."""
-        out: list[Event] = []
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return out
-            if isinstance(item, BaseException):
-                raise item
-            if item is not None:
-                out.append(item)
-
-    def events(self, timeout: float | None = None) -> Iterator[Event]:
-        """Yield events until the run finishes (blocking; use from a thread).
-
-        Raises
-        ------
-        TimeoutError
-            When no event arrives within ``timeout`` seconds.
-        """
-        while True:
-            try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty as exc:
-                raise TimeoutError(f"no event from run {self.run_id} within {timeout} s") from exc
-            if isinstance(item, BaseException):
-                raise item
-            if item is None:
-                return
-            yield item
-
-    def wait(self, timeout: float | None = None) -> RunFinished | None:
-        """Block until the run finishes; return its :class:`RunFinished` (None on timeout)."""
-        self._finished.wait(timeout)
-        if self.error is not None:
-            raise self.error
-        return self.result
-
-
-def start_run(
-    paths: Sequence[PathLike],
-    *,
-    config: PipelineConfig | None = None,
-    out_dir: PathLike,
-    bias: Sequence[PathLike] = (),
-    dark: Sequence[PathLike] = (),
-    flat: Sequence[PathLike] = (),
-    client: Client | None = None,
-    scheduler: str | None = None,
-    stages: Sequence[tuple[str, StageFunction]] = STAGES,
-    lightcurves: bool = True,
-    differential: bool = False,
-) -> RunHandle:
+def start_run(request: RunRequest, *, client: Client | None = None, stages: Stages = STAGES) -> RunHandle:
     """Start :func:`run` on a background thread and return its handle at once.
 
     Takes the same parameters as :func:`run`; a given ``client`` must be
-    synchronous (``Client(address)``), which is safe to use from any thread.
+    synchronous (``Client(address)``, or ``Cluster.client``), which is safe
+    to use from any thread.  The request is validated before this returns.
+
+    Raises
+    ------
+    rpf.errors.ConfigError
+        The request is not valid.
     """
-    return RunHandle(
-        _make_run(
-            paths,
-            config=config,
-            out_dir=out_dir,
-            bias=bias,
-            dark=dark,
-            flat=flat,
-            client=client,
-            scheduler=scheduler,
-            stages=stages,
-            lightcurves=lightcurves,
-            differential=differential,
-        )
-    )
+    return RunHandle(_Run(request, client=client, stages=stages))

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 from rpf.calibration import MasterFrames, build_masters
-from rpf.config import PipelineConfig
 from rpf.errors import RPFError
 from rpf.pipeline.context import RunContext
 from rpf.pipeline.events import Event, FrameDone, FrameFailed, FrameStarted, RunStarted, StageDone
 from rpf.pipeline.finish import failed_result, finish_run
 from rpf.pipeline.frame import finish_frame, process_frame, run_stage
+from rpf.pipeline.request import RunRequest
 from rpf.pipeline.stages import STAGES
 from rpf.pipeline.state import FrameResult, FrameState
 from rpf.stacking import StackFrame, stack_frames
@@ -51,16 +51,8 @@ def _done(run_id: str, index: int, result: FrameResult) -> Event:
                        stage=result.metadata.get("failed_stage"), metadata=result.metadata)
 
 
-def stack_eager(
-    paths: Sequence[str | Path],
-    *,
-    config: PipelineConfig | None = None,
-    out_dir: str | Path,
-    bias: Sequence[str | Path] = (),
-    dark: Sequence[str | Path] = (),
-    flat: Sequence[str | Path] = (),
-) -> Iterator[Event]:
-    """Process frames, co-add those with a WCS, process the co-add; yield the run's events.
+def stack_eager(request: RunRequest) -> Iterator[Event]:
+    """Process a request's frames, co-add those with a WCS, process the co-add; yield the run's events.
 
     The frames are weighted, clipped and resampled as ``transients.stack_clip_sigma``
     and ``transients.stack_resample`` say (:func:`rpf.stacking.stack_frames`).
@@ -70,7 +62,9 @@ def stack_eager(
     """
     from rpf.pipeline.transient_steps import transient_context
 
-    config = config or PipelineConfig()
+    request.validate()
+    paths, config, out_dir = request.science, request.config, request.out_dir
+    bias, dark, flat = request.bias, request.dark, request.flat
     out = Path(out_dir)
     run_id = uuid.uuid4().hex[:12]
     start = time.perf_counter()

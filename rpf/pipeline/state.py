@@ -22,6 +22,17 @@ class FrameState:
     After the cosmic-ray stage ``frame.data`` holds the cleaned image and
     ``frame.mask`` the hits (``COSMIC_RAY`` bits): a state carries one copy
     of the pixels, its mask and the two background maps, nothing more.
+
+    Besides the stage products, a state carries what later steps and the
+    products need to know as values, never as log text:
+    ``detected_with`` (FWHM of the detection filter and background box of
+    the last detection), ``reference_cone`` (``ra, dec, radius_deg`` the
+    reference catalogue was fetched for), ``reference_status`` (the Gaia
+    DR3 :class:`~rpf.catalogs.ServiceReport` of that fetch),
+    ``reference_note`` (what that fetch gave, or why there was none),
+    ``calibrators`` (the matched reference stars of the zero point),
+    ``uncalibrated`` (why the frame has no zero point) and ``warnings``
+    (the frame's warnings, header ones first).
     """
 
     path: str
@@ -30,11 +41,17 @@ class FrameState:
     cosmic_pixels: int | None = None
     fwhm: Any = None
     sources: QTable | None = None
+    detected_with: tuple[float, int] | None = None
     phot: QTable | None = None
     wcs: Any = None
     reference: QTable | None = None
+    reference_cone: tuple[float, float, float] | None = None
+    reference_status: Any = None
+    reference_note: str | None = None
     zero_point: Any = None
     airmass: Any = None
+    calibrators: Any = None
+    uncalibrated: str | None = None
     psf: Any = None
     crossmatch: list = field(default_factory=list)
     limiting_mag: float | None = None
@@ -42,6 +59,7 @@ class FrameState:
     difference: Any = None
     difference_candidates: QTable | None = None
     targets: QTable | None = None
+    warnings: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
     log: tuple[str, ...] = ()
     error: str | None = None
@@ -54,6 +72,10 @@ class FrameState:
     def note(self, message: str) -> FrameState:
         """Return a copy with one more log line."""
         return replace(self, log=(*self.log, message))
+
+    def warn(self, message: str) -> FrameState:
+        """Return a copy with one more warning (in ``warnings`` and as a ``WARNING`` log line)."""
+        return replace(self, warnings=(*self.warnings, message), log=(*self.log, f"WARNING {message}"))
 
     @property
     def image(self) -> np.ndarray:

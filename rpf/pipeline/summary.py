@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from rpf.pipeline.events import jsonable
+from rpf.atomic import write_atomic
+from rpf.products.metadata import to_jsonable
 
 __all__ = ["SUMMARY_COLUMNS", "summary_rows", "write_run_summary"]
 
@@ -45,7 +45,7 @@ SUMMARY_COLUMNS = (
 
 
 def _cell(value: Any) -> str:
-    value = jsonable(value)
+    value = to_jsonable(value, where="run summary")
     if value is None:
         return ""
     if isinstance(value, dict | list):
@@ -96,9 +96,4 @@ def write_run_summary(metadata: Iterable[Mapping[str, Any]], path: str | Path) -
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(buffer.getvalue())
-    os.replace(partial, path)
-    return path
+    return write_atomic(path, buffer.getvalue())

@@ -7,8 +7,8 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from rpf.atomic import atomic_path
 from rpf.errors import ProductError
-from rpf.products.atomic import atomic_path
 
 __all__ = ["write_zip"]
 

@@ -16,8 +16,8 @@ import numpy as np
 from astropy.time import Time
 from astropy.units import Quantity
 
+from rpf.atomic import write_atomic
 from rpf.errors import ProductError
-from rpf.products.atomic import write_atomic
 
 __all__ = ["to_jsonable", "write_metadata_json"]
 
@@ -29,9 +29,11 @@ def _number(value: float) -> float | None:
 def to_jsonable(value: Any, *, where: str = "metadata") -> Any:
     """Return ``value`` as plain JSON types.
 
-    numpy scalars and arrays become numbers and lists, non-finite floats
-    ``None``, dates and :class:`astropy.time.Time` ISO strings, quantities
-    their value, paths strings, enums their value, dataclasses dicts.
+    The one JSON conversion of RPF: metadata files, the ECSV header, the run
+    summary and every event's ``to_dict`` use it.  numpy scalars and arrays
+    become numbers and lists, non-finite floats ``None``, dates and
+    :class:`astropy.time.Time` ISO strings, quantities their value, paths
+    strings, bytes UTF-8 text, enums their value, dataclasses dicts.
 
     Raises
     ------
@@ -60,6 +62,8 @@ def to_jsonable(value: Any, *, where: str = "metadata") -> Any:
         return to_jsonable(value.value, where=where)
     if isinstance(value, PurePath):
         return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return to_jsonable(dataclasses.asdict(value), where=where)
     raise ProductError(f"{where}: cannot write a {type(value).__name__} to JSON")

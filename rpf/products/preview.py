@@ -16,7 +16,7 @@ import numpy as np
 from astropy.visualization import AsinhStretch, ZScaleInterval
 from PIL import Image, ImageDraw, ImageFont
 
-from rpf.products.atomic import atomic_path
+from rpf.atomic import atomic_path
 
 __all__ = ["downsample", "write_preview_png"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from rpf.products.atomic import atomic_path, write_atomic
+from rpf.atomic import atomic_path, write_atomic
 
 __all__ = ["write_header_text", "write_wcs_products"]
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
+from rpf.atomic import atomic_path
 from rpf.errors import ConfigError
 from rpf.simulate.calibration import simulate_calibration_frames
 from rpf.simulate.frame import SimulatedFrame, field_catalog
@@ -61,15 +61,8 @@ def write_fits(
     else:
         hdul = fits.HDUList([fits.PrimaryHDU(data=data, header=hdr)])
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        hdul.writeto(tmp, overwrite=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as temporary:
+        hdul.writeto(temporary, overwrite=True)
     return path
 
 

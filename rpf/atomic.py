@@ -1,4 +1,11 @@
-"""Atomic file writing: a product is either complete under its final name or absent."""
+"""Atomic file writing: a file is either complete under its final name or absent.
+
+The one way RPF writes a file that someone may read while it is written or
+after a crash: every product, the catalogue cache, the run summary, the
+light curves, the night's extinction and the simulator's frames go through
+:func:`atomic_path` (a test checks that nothing else in ``rpf`` renames
+temporary files into place).
+"""
 
 from __future__ import annotations
 
