@@ -168,9 +168,10 @@ def test_galaxies_are_extended_and_not_transient_candidates(run, matched):
     stars = crowded.sim.truth.stars
     tree = cKDTree(np.column_stack([stars["x"], stars["y"]]))
     radius = 3.0 * crowded.sim.truth.fwhm_px
+    x, y = np.asarray(phot["x"]), np.asarray(phot["y"])  # plain numbers: the table's columns carry units
     single = np.array(
         [
-            np.sum(np.asarray(stars["mag"])[tree.query_ball_point([phot["x"][r], phot["y"][r]], radius)] < m + 3.0) == 1
+            np.sum(np.asarray(stars["mag"])[tree.query_ball_point([x[r], y[r]], radius)] < m + 3.0) == 1
             for r, m in zip(rows, true_mag, strict=True)
         ]
     )

@@ -450,6 +450,7 @@ def test_unparsable_header_values_are_read_as_text_with_a_note(tmp_path: Path) -
         load_frame(path, defaults=DEFAULTS)
 
 
+@pytest.mark.filterwarnings("default::UserWarning")  # shown (and so captured), not raised
 def test_captured_warnings_stay_with_their_thread() -> None:
     """The frame-level capture (issue 11 item 12) must not mix frames processed in threads of one process."""
     barrier = threading.Barrier(2)

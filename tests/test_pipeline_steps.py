@@ -10,15 +10,15 @@ Tycho-2 index files in ``/usr/share/astrometry``.
 from __future__ import annotations
 
 import json
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
 
-from rpf.astrometry import read_tycho2_cone
 from rpf.config import PipelineConfig
+from rpf.index_files import read_tycho2_cone
 from rpf.io.keywords import POINTING_KEYS
 from rpf.pipeline import STAGE_NAMES, STAGE_SECTIONS, RunRequest, run_eager
 from rpf.pipeline.context import RunContext, make_context
@@ -27,6 +27,7 @@ from rpf.pipeline.frame import finish_frame
 from rpf.pipeline.stages import STAGES
 from rpf.pipeline.state import FrameState
 from rpf.simulate import simulate_frame, write_demo_dataset
+from rpf.targets import Target
 
 INDEX_DIR = "/usr/share/astrometry"
 SECTIONS = tuple(f.name for f in fields(PipelineConfig))
@@ -53,7 +54,7 @@ class RecordingConfig:
 def _sections_read(path: Path, ctx: RunContext) -> dict[str, set[str]]:
     """Run every step (and the products) on one frame; return the sections each one read."""
     recording = RecordingConfig(ctx.config)
-    ctx = RunContext(config=recording, masters=ctx.masters, out_dir=ctx.out_dir)
+    ctx = replace(ctx, config=recording)
     state = FrameState(path=str(path))
     read = {}
     for name, step in STAGES:
@@ -142,12 +143,21 @@ def demo(tmp_path_factory):
 
 
 def test_stage_sections_are_exactly_what_each_step_reads(demo, blind, tmp_path):
+    """Three runs: a header WCS and a reference file; a blind solve; a template and targets (one of them a
+    solar-system object, looked up offline).  No step reads a section it does not declare, and every
+    declared section is read in one of them."""
     declared = {name: set(sections) for name, sections in STAGE_SECTIONS.items()}
     assert tuple(declared) == STAGE_NAMES
-    with_header_wcs = _sections_read(*demo)
-    blind_ctx = make_context(config=blind["config"], out_dir=tmp_path, bias=(), dark=(), flat=())
-    solved_blind = _sections_read(blind["path"], blind_ctx)
+    path, ctx = demo
+    runs = [_sections_read(path, ctx)]
+    blind_ctx = make_context(config=blind["config"], out_dir=tmp_path / "blind", bias=(), dark=(), flat=())
+    runs.append(_sections_read(blind["path"], blind_ctx))
+    header = fits.getheader(path)
+    follow_up = make_context(config=ctx.config.replace(transients={"template": str(path)}), out_dir=tmp_path / "fu",
+                             bias=(), dark=(), flat=())
+    targets = (Target("T1", ra=float(header["RA"]), dec=float(header["DEC"])), Target("Ceres", solar_system=True))
+    runs.append(_sections_read(path, replace(follow_up, targets=targets, masters=ctx.masters)))
     for name in STAGE_NAMES:
-        assert with_header_wcs[name] <= declared[name], (name, with_header_wcs[name] - declared[name])
-        assert solved_blind[name] <= declared[name], (name, solved_blind[name] - declared[name])
-        assert with_header_wcs[name] | solved_blind[name] == declared[name], name
+        for read in runs:
+            assert read[name] <= declared[name], (name, read[name] - declared[name])
+        assert set().union(*(read[name] for read in runs)) == declared[name], name

@@ -303,3 +303,37 @@ def test_events_and_metadata_share_one_json_conversion() -> None:
     bad = FrameFailed(run_id="r", path="/d/a.fits", index=0, message="m", metadata={"obj": object()})
     with pytest.raises(ProductError, match=r"frame_failed\.metadata\.obj"):
         bad.to_dict()
+
+
+def test_calibrated_fits_round_trip(tmp_path: Path) -> None:
+    from rpf.products import read_calibrated_fits, write_calibrated_fits
+
+    rng = np.random.default_rng(3)
+    image = rng.normal(1000.0, 20.0, (300, 200)).astype(np.float32)
+    yy, xx = np.mgrid[0:300, 0:200]
+    background = (1000.0 + 0.3 * xx + 0.1 * yy + 5 * np.sin(yy / 40.0)).astype(np.float32)
+    mask = np.zeros(image.shape, np.uint16)
+    mask[rng.integers(0, 300, 50), rng.integers(0, 200, 50)] = 8
+    mask[:2] |= 2
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval, wcs.wcs.crpix, wcs.wcs.cd = [150.0, 20.0], [100.5, 150.5], [[-2.8e-4, 0.0], [0.0, 2.8e-4]]
+    header = fits.Header({"EXPTIME": 60.0, "CTYPE1": "RA---TAN", "CRVAL1": 0.0, "CD1_1": 1.0, "OBJECT": "M42"})
+    noise = (20.0 + 0.01 * xx).astype(np.float32)
+    path = write_calibrated_fits(tmp_path / "f_calibrated.fits", image=image, mask=mask, background=background,
+                                 background_rms=20.0, header=header, wcs=wcs, rms_map=noise)
+    back = read_calibrated_fits(path)
+    np.testing.assert_array_equal(back.image, image)
+    np.testing.assert_array_equal(back.mask, mask)
+    step = 20.0 / 1024
+    assert np.max(np.abs(back.background - background)) <= step / 2 * 1.001
+    assert np.max(np.abs(back.background_rms - noise)) <= step / 2 * 1.001
+    assert back.header["OBJECT"] == "M42" and back.header["EXPTIME"] == 60.0 and back.header["CRVAL1"] == 150.0
+    pixels = np.array([[0.0, 0.0], [199.0, 299.0]])
+    np.testing.assert_allclose(back.wcs.all_pix2world(pixels, 0), wcs.all_pix2world(pixels, 0), atol=1e-12)
+    assert path.stat().st_size < 1.5 * image.nbytes  # mask and maps compressed (3.5x the image if not)
+    without = read_calibrated_fits(write_calibrated_fits(tmp_path / "g.fits", image=image, mask=None, background=None,
+                                                         background_rms=None, header=header, wcs=None))
+    assert without.background is None and without.background_rms is None and without.wcs is None
+    assert not without.mask.any() and "CRVAL1" not in without.header
+    assert _leftovers(tmp_path) == []

@@ -52,7 +52,8 @@ class FieldGroup:
 
 def _science_header(path: str) -> tuple[fits.Header, tuple[int, int]]:
     check_input_file(path)  # never open a FIFO: it would block the run before any frame starts
-    with fits.open(path, lazy_load_hdus=True) as hdul:
+    # the file is opened here so that it is closed even when astropy fails to read it
+    with open(path, "rb") as stream, fits.open(stream, lazy_load_hdus=True) as hdul:
         for hdu in hdul:
             if hdu.is_image and hdu.header.get("NAXIS", 0) == 2:
                 header = hdu.header.copy()

@@ -17,6 +17,17 @@ from rpf.targets import TARGET_COLUMNS
 __all__ = ["write_run_targets"]
 
 
+def _filled(table: Table) -> Table:
+    """Return the table with empty CSV cells as NaN (numbers), "" (text) or 0 (integers), not masked."""
+    out = Table(table, copy=False, masked=False)
+    for name in out.colnames:
+        column = table[name]
+        if getattr(column, "mask", None) is not None and np.any(column.mask):
+            kind = column.dtype.kind
+            out[name] = column.filled(np.nan if kind == "f" else "" if kind in "US" else 0)
+    return out
+
+
 def write_run_targets(
     results: Sequence[FrameResult], out_dir: Path, *, transients: TransientsConfig
 ) -> tuple[dict[str, str], list[str]]:
@@ -40,7 +51,7 @@ def write_run_targets(
                 tables.append(table)
     if not tables:
         return {}, []
-    table = vstack(tables, metadata_conflicts="silent")
+    table = _filled(vstack(tables, metadata_conflicts="silent"))
     table = table[np.lexsort((np.nan_to_num(np.asarray(table["mjd_mid"], float), nan=np.inf),
                               np.asarray(table["target"], str)))]
     order = [c for c in TARGET_COLUMNS if c in table.colnames]

@@ -23,8 +23,9 @@ def frame_pixels(result_or_path: FrameResult | str | os.PathLike[str]) -> FrameP
     Returns
     -------
     FramePixels
-        ``image`` (float32, not background-subtracted), ``background``
-        (float32 or None), ``mask`` (uint16), ``wcs`` (or None), ``header``.
+        ``image`` (float32, not background-subtracted), ``background`` and
+        ``background_rms`` (float32 or None), ``mask`` (uint16), ``wcs`` (or
+        None), ``header``.
 
     Raises
     ------

@@ -177,6 +177,7 @@ def _pixel_product(state: FrameState, base: Path, ctx: RunContext) -> dict[str, 
         background_rms=None if bkg is None else bkg.global_rms,
         header=state.frame.header,
         wcs=None if solution is None else solution.wcs,
+        rms_map=None if bkg is None else bkg.rms,
     )
     return {"calibrated": str(path)}
 

@@ -181,12 +181,12 @@ def reference_for_astrometry(state: FrameState, ctx: RunContext) -> FrameState:
     A run attaches the reference of the frame's field group; a frame whose
     header could not be read where the run was planned fetches its own here.
     """
-    if state.reference is not None or state.reference_cone is not None:
-        return state
-    try:
+    try:  # read here in every run, so that astropy's warnings about the header's WCS reach the frame's log
         header_wcs = WCS(state.frame.header, naxis=2)
     except Exception:  # noqa: BLE001 - malformed WCS keywords: the astrometry stage reports them
         header_wcs = None
+    if state.reference is not None or state.reference_cone is not None:
+        return state
     cone = field_of(state.frame.meta, header_wcs, ctx.config)
     if cone is None:
         return _skipped(state, ctx.config.catalogs, "no pointing or pixel scale to define the field")

@@ -73,7 +73,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "crossmatch": ("catalogs", "header"),
     "transients": (),
     "subtraction": ("transients",),
-    "targets": ("transients", "aperture", "catalogs"),
+    "targets": ("transients", "aperture", "catalogs", "header"),
     "products": tuple(f.name for f in fields(PipelineConfig)),
 }
 """The configuration sections each step reads, exactly (written to the frame's log).

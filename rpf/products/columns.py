@@ -44,6 +44,9 @@ COLUMNS: dict[str, tuple[str | None, str]] = {
     "bkg_local": (_ADU, "local sky level per pixel in the annulus, relative to the background map"),
     "bkg_local_err": (_ADU, "error of bkg_local"),
     "mag_inst_err": ("mag", "1-sigma error of mag_inst"),
+    "concentration": (None, "flux in a small aperture over flux in a large one, both aperture-corrected "
+                            "(about 1 for a point source, less for an extended one)"),
+    "flux_radius_fwhm": (None, "radius of the aperture flux comes from, in FWHM (aperture.default_flux)"),
     "cat_id": (None, "source_id of the matched reference star (empty when none)"),
     "cat_mag": ("mag", "reference magnitude of the matched star in the calibration band"),
     "cat_g": ("mag", "Gaia G of the matched star"),

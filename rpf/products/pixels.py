@@ -9,11 +9,13 @@ The layout, chosen by measurement on a 2048² frame (``docs/columns.md``):
   frame has none);
 - ``MASK``: the uint16 pixel flags (:class:`rpf.flags.SourceFlag`),
   tile-compressed with RICE_1 in tiles of 256 rows (lossless; 8.4 MB -> 0.1 MB, ~60 ms);
-- ``BACKGROUND``: the sky level, float32, RICE_1 compressed after
-  quantisation in steps of 1/1024 of the global sky noise (``BKGSTEP``):
-  every value within half a step, i.e. 1/2048 of the noise, of the map
-  the pipeline used (17 MB -> 1.2 MB, ~110 ms; written whole it would
-  double the file).
+- ``BACKGROUND`` and ``BACKGROUND_RMS``: the sky level and the sky noise
+  maps, float32, RICE_1 compressed after quantisation in steps of 1/1024
+  of the global sky noise (``BKGSTEP``): every value within half a step,
+  i.e. 1/2048 of the noise, of the maps the pipeline used (17 MB -> 1.2 MB
+  and ~110 ms each; written whole they would triple the file).  The noise
+  map is kept because the photometry weighs and chooses apertures with it:
+  a re-measurement with it reproduces the catalogue.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class FramePixels:
         Calibrated, cosmic-ray-cleaned image (float32, ADU), not background-subtracted.
     background : numpy.ndarray or None
         Sky level per pixel (float32, ADU), within 1/2048 of the sky noise of the pipeline's map.
+    background_rms : numpy.ndarray or None
+        Sky noise per pixel (float32, ADU), to the same precision.
     mask : numpy.ndarray
         Pixel flags (uint16, :class:`rpf.flags.SourceFlag` bits).
     wcs : astropy.wcs.WCS or None
@@ -68,6 +72,7 @@ class FramePixels:
     wcs: WCS | None
     header: fits.Header
     path: str
+    background_rms: np.ndarray | None = None
 
 
 def _image_header(header: fits.Header, wcs: WCS | None) -> fits.Header:
@@ -89,6 +94,7 @@ def write_calibrated_fits(
     background_rms: float | None,
     header: fits.Header,
     wcs: WCS | None,
+    rms_map: np.ndarray | None = None,
 ) -> Path:
     """Write the calibrated pixels of a frame atomically (layout in the module docstring).
 
@@ -103,7 +109,9 @@ def write_calibrated_fits(
     background : numpy.ndarray or None
         Sky level map; None writes no ``BACKGROUND`` extension.
     background_rms : float or None
-        Global sky noise, which sets the background's quantisation step.
+        Global sky noise, which sets the maps' quantisation step.
+    rms_map : numpy.ndarray or None
+        Sky noise map; None writes no ``BACKGROUND_RMS`` extension.
     header : astropy.io.fits.Header
         The input header (its WCS keywords are replaced).
     wcs : astropy.wcs.WCS or None
@@ -121,11 +129,13 @@ def write_calibrated_fits(
         fits.PrimaryHDU(image, header=_image_header(header, wcs)),
         fits.CompImageHDU(mask, name="MASK", compression_type="RICE_1", tile_shape=tile),
     ]
-    if background is not None:
-        rms = float(background_rms) if background_rms and np.isfinite(background_rms) else 1.0
-        step = rms / _BACKGROUND_STEPS_PER_RMS
+    rms = float(background_rms) if background_rms and np.isfinite(background_rms) else 1.0
+    step = rms / _BACKGROUND_STEPS_PER_RMS
+    for name, values in (("BACKGROUND", background), ("BACKGROUND_RMS", rms_map)):
+        if values is None:
+            continue
         extension = fits.CompImageHDU(
-            np.asarray(background, dtype=np.float32), name="BACKGROUND", compression_type="RICE_1",
+            np.asarray(values, dtype=np.float32), name=name, compression_type="RICE_1",
             quantize_level=-step, quantize_method=-1, tile_shape=tile,
         )
         extension.header["BKGSTEP"] = (step, "quantisation step of the sky (ADU)")
@@ -148,11 +158,12 @@ def read_calibrated_fits(path: str | os.PathLike[str]) -> FramePixels:
             header = hdul[0].header.copy()
             image = np.asarray(hdul[0].data, dtype=np.float32)
             mask = np.asarray(hdul["MASK"].data, dtype=np.uint16)
-            background = np.asarray(hdul["BACKGROUND"].data, dtype=np.float32) if "BACKGROUND" in hdul else None
+            background, rms = (np.asarray(hdul[name].data, dtype=np.float32) if name in hdul else None
+                               for name in ("BACKGROUND", "BACKGROUND_RMS"))
     except (OSError, KeyError, TypeError) as exc:
         raise ProductError(f"{path}: cannot read the calibrated pixels: {exc}") from exc
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         wcs = WCS(header, naxis=2)
     return FramePixels(image=image, background=background, mask=mask, wcs=wcs if wcs.has_celestial else None,
-                       header=header, path=os.fspath(path))
+                       header=header, path=os.fspath(path), background_rms=rms)

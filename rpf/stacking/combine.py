@@ -293,7 +293,7 @@ def stack_frames(
     finite = data[np.isfinite(data) & ~any_saturated]
     top = float(np.ceil(1.01 * finite.max())) if finite.size else 1.0
     data[any_saturated & ~nothing] = top
-    header["SATURATE"] = (top, "[adu] pixels saturated in any frame hold this value")
+    header["SATURATE"] = (top, "[adu] value of pixels saturated in any frame")
     n_usable = int(usable.sum())
     return Stack(
         data=data.astype(np.float32), variance=variance.astype(np.float32), mask=mask,
