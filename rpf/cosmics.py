@@ -16,11 +16,12 @@ from dataclasses import dataclass
 import astroscrappy
 import numpy as np
 from scipy import ndimage
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 from rpf.background import Background
 from rpf.config import CosmicsConfig
 from rpf.errors import PhotometryError
+from rpf.threads import available_threads
 
 __all__ = ["MIN_SIDE", "CosmicRays", "clean_cosmic_rays", "tile_windows"]
 
@@ -165,7 +166,7 @@ def clean_cosmic_rays(
             run(window)
 
     windows = list(tile_windows(image.shape, tile_size=config.tile_size, margin=config.tile_margin))
-    workers = _openmp_threads() if config.workers is None else config.workers
+    workers = available_threads() if config.workers is None else config.workers
     if workers > 1 and len(windows) > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(run_single_threaded, windows))
@@ -173,12 +174,6 @@ def clean_cosmic_rays(
         for window in windows:
             run(window)
     return CosmicRays(clean=clean, mask=crmask, n_pixels=int(np.count_nonzero(crmask)))
-
-
-def _openmp_threads() -> int:
-    """Threads OpenMP may use in this process now (``OMP_NUM_THREADS``, ``threadpoolctl`` limits)."""
-    counts = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"]
-    return max(1, min(counts)) if counts else 1
 
 
 def tile_windows(

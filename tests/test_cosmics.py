@@ -157,8 +157,9 @@ def test_bad_gain():
 def test_default_workers_follow_the_openmp_limit():
     from threadpoolctl import threadpool_limits
 
-    from rpf.cosmics import _openmp_threads
+    from rpf.threads import available_threads
 
     with threadpool_limits(limits=1, user_api="openmp"):
-        assert _openmp_threads() == 1  # one tile at a time inside a one-core Dask task
-    assert _openmp_threads() >= 1
+        assert available_threads() == 1  # one tile at a time inside a one-core Dask task
+    with threadpool_limits(limits=2, user_api="openmp"):
+        assert available_threads() == 2  # a lone frame's task given two cores

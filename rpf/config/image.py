@@ -91,6 +91,13 @@ class CalibrationConfig:
         What calibrated pixels flagged ``BAD_PIXEL`` (non-finite raw value,
         masked flat) hold: ``"interpolate"`` (mean of the good neighbours)
         or ``"nan"``.
+    cache_dir : str or None
+        Folder of the masters cache (``~`` expanded): masters built once are
+        loaded again when the same raw files (by content) and parameters
+        come back; ``None`` turns the cache off.
+    cache_max_mb : float
+        Size limit of the masters cache (MiB); the least recently used
+        masters are deleted beyond it.
     """
 
     SECTION: ClassVar[str] = "calibration"
@@ -99,6 +106,8 @@ class CalibrationConfig:
     clip_sigma: float = param(3.0, **SIGMA)
     flat_min: float = param(0.2, minimum=0.0, maximum=1.0, exclusive_minimum=True, exclusive_maximum=True)
     bad_pixel_fill: str = param("interpolate", choices=("interpolate", "nan"))
+    cache_dir: str | None = param("~/.cache/rpf/masters", kind="path")
+    cache_max_mb: float = param(2048.0, unit="MiB", minimum=0.0, exclusive_minimum=True)
 
     def __post_init__(self) -> None:
         validate_section(self)
