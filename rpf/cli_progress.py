@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
 from rpf.config import PipelineConfig
+from rpf.pipeline.timings import describe_timings
+from rpf.products.atomic import write_atomic
 
 __all__ = ["ProgressPrinter", "run_with_progress"]
 
@@ -74,6 +77,8 @@ class ProgressPrinter:
                 )
             for message in event.messages:
                 self._line(f"rpf: {message}")
+            if event.timings:
+                self._line(f"rpf: time: {describe_timings(event.timings)}")
 
     def _line(self, text: str, *, error: bool = False) -> None:
         if self.tty:
@@ -99,6 +104,8 @@ def run_with_progress(
 
     With ``stack`` the frames are processed in this process, co-added and the
     stack processed as one more frame (:func:`rpf.pipeline.stacking.stack_eager`).
+    The run's timings (where its wall time went, ``RunFinished.timings``)
+    are printed last and written to ``run_timings.json`` in ``out_dir``.
 
     Returns
     -------
@@ -115,4 +122,6 @@ def run_with_progress(
         printer(event)
         if event.kind == "run_finished":
             finished = event
+    if finished is not None and finished.timings:
+        write_atomic(Path(out_dir) / "run_timings.json", json.dumps(finished.timings, indent=1) + "\n")
     return 0 if finished is not None and finished.ok else 2

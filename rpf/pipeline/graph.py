@@ -15,6 +15,7 @@ just before astrometry.  The same functions run eagerly in
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from rpf.io import check_input_file
 from rpf.pipeline.context import RunContext
 from rpf.pipeline.frame import StageFunction, finish_frame, run_stage
 from rpf.pipeline.stages import STAGES
-from rpf.pipeline.state import FrameState
+from rpf.pipeline.state import FrameResult, FrameState
 
 __all__ = [
     "FieldGroup",
@@ -43,6 +44,7 @@ __all__ = [
     "build_frame_graph",
     "build_run_graph",
     "fetch_group_reference",
+    "finish_task",
     "frame_field",
     "group_fields",
     "make_context",
@@ -80,9 +82,21 @@ class FieldGroup:
 
 
 def make_context(
-    *, config: PipelineConfig, out_dir: str, bias: Sequence[str], dark: Sequence[str], flat: Sequence[str]
+    *,
+    config: PipelineConfig,
+    out_dir: str,
+    bias: Sequence[str],
+    dark: Sequence[str],
+    flat: Sequence[str],
+    threads: int = 1,
+    topic: str | None = None,
 ) -> RunContext:
     """Build the run context, with the master calibration frames (a task run once per run).
+
+    The masters are built (or loaded from the masters cache) on ``threads``
+    threads: every frame waits for them, so the task may use the cores the
+    frames will use.  The time taken and whether the cache answered are
+    reported on ``topic`` (``{"kind": "masters", "seconds", "cache"}``).
 
     Raises
     ------
@@ -91,10 +105,11 @@ def make_context(
     """
     from rpf.calibration import MasterFrames, build_masters
 
+    masters = MasterFrames()
     if bias or dark or flat:
-        masters = build_masters(bias=list(bias), dark=list(dark), flat=list(flat), config=config)
-    else:
-        masters = MasterFrames()
+        with threadpool_limits(limits=threads):
+            masters = build_masters(bias=list(bias), dark=list(dark), flat=list(flat), config=config, threads=threads)
+        _report(topic, {"kind": "masters", "seconds": masters.info.get("seconds"), "cache": masters.info.get("cache")})
     from rpf.pipeline.transient_steps import transient_context
 
     return RunContext(config=config, masters=masters, out_dir=Path(out_dir), **transient_context(config))
@@ -214,24 +229,36 @@ def stage_task(
     index: int,
     first: bool,
     topic: str | None,
+    threads: int = 1,
 ) -> FrameState:
     """Run one stage with :func:`run_stage` and report it on the run's event topic.
 
     A stage after a failed one is skipped without a report.  Outside a Dask
     worker (eager or synchronous scheduler) nothing is reported.  A task
-    runs on one core (OpenMP and BLAS limited to one thread), whatever the
-    worker's environment: the frames are the parallelism, and a task that
-    took every core would slow its worker's other threads and processes.
+    runs on ``threads`` cores (OpenMP and BLAS limited to that many threads),
+    whatever the worker's environment: one for a night, where the frames are
+    the parallelism and a task that took every core would slow its worker's
+    other threads and processes; more when a run has fewer frames than the
+    cluster has cores (the cosmic-ray tiles then run in parallel).
     """
     if first:
-        _report(topic, {"kind": "started", "path": state.path, "index": index})
+        _report(topic, {"kind": "started", "path": state.path, "index": index, "time": time.time()})
     if state.error is not None:
         return state
-    with threadpool_limits(limits=1):
+    with threadpool_limits(limits=threads):
         new = run_stage(name, function, state, ctx)
     report = {"kind": "stage", "path": state.path, "index": index, "stage": name, "failed": new.error is not None}
     _report(topic, {**report, "seconds": new.timings.get(name)})
     return new
+
+
+def finish_task(state: FrameState, ctx: RunContext, *, index: int, topic: str | None, threads: int = 1) -> FrameResult:
+    """Write the frame's products with :func:`finish_frame`; report how long it took on the run's topic."""
+    start = time.perf_counter()
+    with threadpool_limits(limits=threads):
+        result = finish_frame(state, ctx)
+    _report(topic, {"kind": "products", "index": index, "seconds": round(time.perf_counter() - start, 4)})
+    return result
 
 
 def _as_delayed(value: RunContext | Delayed) -> Delayed:
@@ -247,6 +274,7 @@ def build_frame_graph(
     index: int = 0,
     topic: str | None = None,
     token: str | None = None,
+    threads: int = 1,
 ) -> Delayed:
     """Return the delayed :class:`FrameResult` of one frame.
 
@@ -268,6 +296,8 @@ def build_frame_graph(
         Event topic the workers report stage progress on.
     token : str, optional
         Makes the task keys unique to a run (default: random).
+    threads : int
+        Threads each of the frame's tasks may use (:func:`stage_task`).
 
     Returns
     -------
@@ -283,9 +313,12 @@ def build_frame_graph(
     for position, (name, function) in enumerate(stages):
         if reference is not None and position == attach_at:
             state = dask.delayed(attach_reference, pure=False)(state, reference, dask_key_name=f"reference-{key}")
-        options = {"index": index, "first": position == 0, "topic": topic, "dask_key_name": f"{name}-{key}"}
+        options = {"index": index, "first": position == 0, "topic": topic, "threads": threads,
+                   "dask_key_name": f"{name}-{key}"}
         state = dask.delayed(stage_task, pure=False)(name, function, state, ctx_node, **options)
-    return dask.delayed(finish_frame, pure=False)(state, ctx_node, dask_key_name=f"finish-{key}")
+    return dask.delayed(finish_task, pure=False)(
+        state, ctx_node, index=index, topic=topic, threads=threads, dask_key_name=f"finish-{key}"
+    )
 
 
 def build_run_graph(
@@ -299,6 +332,8 @@ def build_run_graph(
     stages: Stages = STAGES,
     share_references: bool = True,
     topic: str | None = None,
+    threads: int = 1,
+    masters_threads: int = 1,
 ) -> list[Delayed]:
     """Return one delayed :class:`FrameResult` per frame, sharing the context and references.
 
@@ -323,6 +358,10 @@ def build_run_graph(
         Query the reference catalogue once per field group.
     topic : str, optional
         Event topic for stage progress.
+    threads : int
+        Threads each frame task may use (:func:`rpf.pipeline.cluster.task_threads`).
+    masters_threads : int
+        Threads the masters task may use (every frame waits for it).
 
     Returns
     -------
@@ -337,6 +376,8 @@ def build_run_graph(
         bias=[str(p) for p in bias],
         dark=[str(p) for p in dark],
         flat=[str(p) for p in flat],
+        threads=masters_threads,
+        topic=topic,
         dask_key_name=f"context-{token}",
     )
     by_path: dict[str, Delayed] = {}
@@ -353,7 +394,10 @@ def build_run_graph(
         # another, so results stream in order and a worker holds one frame per thread
         with dask.annotate(priority=len(paths) - i):
             graphs.append(
-                build_frame_graph(p, ctx, stages, reference=by_path.get(p), index=i, topic=topic, token=f"{token}-{i}")
+                build_frame_graph(
+                    p, ctx, stages, reference=by_path.get(p), index=i, topic=topic, token=f"{token}-{i}",
+                    threads=threads,
+                )
             )
     return graphs
 
