@@ -14,7 +14,9 @@ machine's load falls on every mode alike):
   masters built (cache emptied before each run);
 - ``eager``: ``rpf run --eager`` (this process, all cores), masters built;
 - ``default_warm``: ``rpf run`` with the masters already in the cache
-  (only when the calibration section has a masters cache).
+  (only when the calibration section has a masters cache);
+- ``rerun_on_a_running_cluster``: the dashboard's case, :func:`rpf.pipeline.run`
+  in this process on a local cluster kept running, masters warm.
 
 From the eager runs' ``run_summary.csv`` comes the frame's stage times; the
 masters are timed in this process (``build_masters`` with all cores, no
@@ -175,11 +177,45 @@ def bench_size(size: int, repeats: int, folder: Path) -> dict[str, Any]:
         "eager_stages_total_s": stages_total,
         "default_over_eager": round(wall["default"] / wall["eager"], 3),
         "default_over_stages_plus_masters": round(wall["default"] / (stages_total + wall["masters"]), 3),
-        "run_accounting": {name: [r.get("run") for r in results] for name, results in runs.items() if name != "masters"},
+        "run_accounting": {
+            name: [r.get("run") for r in results] for name, results in runs.items() if name != "masters"
+        },
     }
     if warm:
         entry["warm_over_stages"] = round(wall["default_warm"] / stages_total, 3)
+        entry["rerun_on_a_running_cluster"] = rerun(paths, config, folder / "out_rerun", repeats)
     return entry
+
+
+def rerun(paths: dict[str, Any], config: PipelineConfig, out: Path, repeats: int) -> dict[str, Any]:
+    """The dashboard's re-run: :func:`rpf.pipeline.run` on a cluster kept running, masters warm in the cache.
+
+    Wall time from the call to ``RunFinished`` against the frame's own stage
+    times in the same run (median of ``repeats`` after one warm-up).
+    """
+    from rpf.pipeline.cluster import open_client
+    from rpf.pipeline.runner import run
+
+    calib = {kind: paths[kind] for kind in ("bias", "dark", "flat")}
+    walls, stages, accounting = [], [], []
+    with open_client(config.execution) as client:
+        for repeat in range(repeats + 1):
+            start = time.perf_counter()
+            events = list(run([paths["science"]], config=config, out_dir=out, client=client, **calib))
+            wall = time.perf_counter() - start
+            done = [e for e in events if e.kind == "frame_done"]
+            if not done:
+                raise RuntimeError(f"re-run failed: {[e.to_dict() for e in events if e.kind == 'frame_failed']}")
+            if repeat > 0:
+                walls.append(wall)
+                stages.append(sum(done[0].metadata["timings"].values()))
+                accounting.append(events[-1].timings)
+    return {
+        "wall_median_s": _median(walls),
+        "stages_median_s": _median(stages),
+        "wall_over_stages": round(statistics.median(w / s for w, s in zip(walls, stages, strict=True)), 3),
+        "run_accounting": accounting,
+    }
 
 
 def _load() -> list[float]:
