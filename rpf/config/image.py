@@ -107,7 +107,7 @@ class CalibrationConfig:
     flat_min: float = param(0.2, minimum=0.0, maximum=1.0, exclusive_minimum=True, exclusive_maximum=True)
     bad_pixel_fill: str = param("interpolate", choices=("interpolate", "nan"))
     cache_dir: str | None = param("~/.cache/rpf/masters", kind="path")
-    cache_max_mb: float = param(2048.0, unit="MiB", minimum=0.0, exclusive_minimum=True)
+    cache_max_mb: float = param(2048.0, unit="MiB", minimum=0.0, exclusive_minimum=True, maximum=1e7)
 
     def __post_init__(self) -> None:
         validate_section(self)
