@@ -107,6 +107,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
+    load_before = [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         n_all = args.frames + args.warmup
@@ -135,6 +136,8 @@ def main() -> None:
         "warmup_frames": args.warmup,
         "cpus": os.cpu_count(),
         "machine": platform.platform(),
+        "load_before": load_before,
+        "load_after": [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]],
         "modes": {
             name: {
                 "seconds": round(m["wall"], 2),
