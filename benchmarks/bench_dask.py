@@ -10,7 +10,11 @@ patterns, worker start-up) and is then timed on every frame:
   process, limited to one BLAS/OpenMP thread like the workers (the Dask
   nanny starts them with ``OMP_NUM_THREADS=1``);
 - ``1_worker`` / ``2_workers``: :func:`rpf.pipeline.run` on a
-  ``LocalCluster`` of worker processes with one thread each.
+  ``LocalCluster`` of worker processes with one thread each.  The one
+  worker is pinned to one core (``sched_setaffinity``): otherwise, alone on
+  a 2-core machine, each of its tasks would be given both cores (a run's
+  tasks share the free cores, ``rpf.pipeline.cluster.task_threads``) and the
+  ratio would no longer measure scaling from one core to two.
 
 Writes benchmarks/results/bench_dask.json: wall time and frames/minute per
 mode, per-frame medians, the 2-worker / 1-worker scaling, the Dask overhead
@@ -69,6 +73,8 @@ def _dask(paths, warm, calib, config, out_dir, n_workers):
     config = config.replace(execution={"n_workers": n_workers, "threads_per_worker": 1, "dashboard_address": None})
     with open_client(config.execution) as client:
         client.wait_for_workers(n_workers)
+        if n_workers == 1:
+            client.run(os.sched_setaffinity, 0, {min(os.sched_getaffinity(0))})
         list(run(warm, config=config, out_dir=out_dir / "warm", client=client, lightcurves=False, **calib))
         start = time.perf_counter()
         events = list(run(paths, config=config, out_dir=out_dir, client=client, lightcurves=False, **calib))
