@@ -318,8 +318,10 @@ def test_automatic_worker_count_is_one_per_core_and_no_more_than_frames(tmp_path
     assert ExecutionConfig().local_workers == cores and ExecutionConfig(n_workers=3).local_workers == 3
     options = {"config": None, "out_dir": tmp_path, "bias": (), "dark": (), "flat": (), "client": None,
                "scheduler": None, "stages": TOY, "lightcurves": False, "differential": False}
-    assert _make_run([tmp_path / "a.fits"], **options)._execution().n_workers == 1
+    lone = _make_run([tmp_path / "a.fits"], **options)._execution()
+    assert lone.n_workers == 1 and lone.processes is False  # a thread of this process: no worker process to start
     many = [tmp_path / f"{i}.fits" for i in range(cores + 3)]
     assert _make_run(many, **options)._execution().n_workers == cores
+    assert _make_run(many, **options)._execution().processes is True
     fixed = PipelineConfig().replace(execution={"n_workers": 5})
     assert _make_run([tmp_path / "a.fits"], **{**options, "config": fixed})._execution().n_workers == 5
