@@ -156,7 +156,8 @@ def bench_size(size: int, repeats: int, folder: Path) -> dict[str, Any]:
             if record:
                 runs[name].append(result)
         if warm:  # the cache now holds the masters of the last cold run
-            result = timed_run(modes["default"], folder / "out_default_warm")
+            argv = command(paths, config_file, folder / "out_default_warm", eager=False)
+            result = timed_run(argv, folder / "out_default_warm")
             if record:
                 runs["default_warm"].append(result)
         seconds = masters_seconds(paths, config)
