@@ -11,10 +11,11 @@ patterns, worker start-up) and is then timed on every frame:
   nanny starts them with ``OMP_NUM_THREADS=1``);
 - ``1_worker`` / ``2_workers``: :func:`rpf.pipeline.run` on a
   ``LocalCluster`` of worker processes with one thread each.  The one
-  worker is pinned to one core (``sched_setaffinity``): otherwise, alone on
-  a 2-core machine, each of its tasks would be given both cores (a run's
-  tasks share the free cores, ``rpf.pipeline.cluster.task_threads``) and the
-  ratio would no longer measure scaling from one core to two.
+  worker's tasks are held to one thread (``execution.task_threads=1``):
+  otherwise, alone on a 2-core machine, each would be given both cores (a
+  run's tasks share the free cores, ``rpf.pipeline.cluster.task_threads``)
+  and the ratio would no longer measure scaling from one core to two; the
+  two workers run with the default (one thread per task for a night).
 
 Writes benchmarks/results/bench_dask.json: wall time and frames/minute per
 mode, per-frame medians, the 2-worker / 1-worker scaling, the Dask overhead
@@ -70,11 +71,12 @@ def _serial(paths, warm, calib, config, out_dir):
 
 def _dask(paths, warm, calib, config, out_dir, n_workers):
     """The same frames through :func:`run` on a local cluster of ``n_workers`` processes."""
-    config = config.replace(execution={"n_workers": n_workers, "threads_per_worker": 1, "dashboard_address": None})
+    execution = {"n_workers": n_workers, "threads_per_worker": 1, "dashboard_address": None}
+    if n_workers == 1:
+        execution["task_threads"] = 1
+    config = config.replace(execution=execution)
     with open_client(config.execution) as client:
         client.wait_for_workers(n_workers)
-        if n_workers == 1:
-            client.run(os.sched_setaffinity, 0, {min(os.sched_getaffinity(0))})
         list(run(warm, config=config, out_dir=out_dir / "warm", client=client, lightcurves=False, **calib))
         start = time.perf_counter()
         events = list(run(paths, config=config, out_dir=out_dir, client=client, lightcurves=False, **calib))

@@ -68,3 +68,6 @@ def test_lone_frame_gets_every_core_and_a_night_one_each(tmp_path):
         events = list(run(night, config=config, out_dir=tmp_path / "out2", client=client, stages=STAGES))
         assert events[-1].n_ok == len(night)
         assert set(_openmp_threads_seen(tmp_path / "out2", night)) == {max(1, CORES // 2)}  # 1 here
+        fixed = config.replace(execution={"task_threads": 1})
+        events = list(run(lone, config=fixed, out_dir=tmp_path / "out3", client=client, stages=STAGES))
+        assert events[-1].n_ok == 1 and _openmp_threads_seen(tmp_path / "out3", lone) == [1]

@@ -134,8 +134,8 @@ class _Run:
                 stages=self.stages,
                 share_references=self.config.execution.share_references,
                 topic=topic,
-                threads=task_threads(capacity, tasks=len(self.paths)),
-                masters_threads=task_threads(capacity, tasks=1),
+                threads=self.config.execution.task_threads or task_threads(capacity, tasks=len(self.paths)),
+                masters_threads=self.config.execution.task_threads or task_threads(capacity, tasks=1),
                 **self.calibration,
             )
             with self._lock:
