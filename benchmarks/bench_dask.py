@@ -10,7 +10,12 @@ patterns, worker start-up) and is then timed on every frame:
   process, limited to one BLAS/OpenMP thread like the workers (the Dask
   nanny starts them with ``OMP_NUM_THREADS=1``);
 - ``1_worker`` / ``2_workers``: :func:`rpf.pipeline.run` on a
-  ``LocalCluster`` of worker processes with one thread each.
+  ``LocalCluster`` of worker processes with one thread each.  The one
+  worker's tasks are held to one thread (``execution.task_threads=1``):
+  otherwise, alone on a 2-core machine, each would be given both cores (a
+  run's tasks share the free cores, ``rpf.pipeline.cluster.task_threads``)
+  and the ratio would no longer measure scaling from one core to two; the
+  two workers run with the default (one thread per task for a night).
 
 Writes benchmarks/results/bench_dask.json: wall time and frames/minute per
 mode, per-frame medians, the 2-worker / 1-worker scaling, the Dask overhead
@@ -66,7 +71,10 @@ def _serial(paths, warm, calib, config, out_dir):
 
 def _dask(paths, warm, calib, config, out_dir, n_workers):
     """The same frames through :func:`run` on a local cluster of ``n_workers`` processes."""
-    config = config.replace(execution={"n_workers": n_workers, "threads_per_worker": 1, "dashboard_address": None})
+    execution = {"n_workers": n_workers, "threads_per_worker": 1, "dashboard_address": None}
+    if n_workers == 1:
+        execution["task_threads"] = 1
+    config = config.replace(execution=execution)
     with open_client(config.execution) as client:
         client.wait_for_workers(n_workers)
         warm_up = RunRequest(science=warm, out_dir=out_dir / "warm", config=config, lightcurves=False, **calib)
@@ -109,6 +117,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
+    load_before = [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         n_all = args.frames + args.warmup
@@ -137,6 +146,8 @@ def main() -> None:
         "warmup_frames": args.warmup,
         "cpus": os.cpu_count(),
         "machine": platform.platform(),
+        "load_before": load_before,
+        "load_after": [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]],
         "modes": {
             name: {
                 "seconds": round(m["wall"], 2),

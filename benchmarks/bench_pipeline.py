@@ -20,7 +20,9 @@ on all of them alike (after a warm-up on a small frame):
 - ``cosmics_tiled``: ``rpf.cosmics.clean_cosmic_rays`` as the pipeline runs it
   (tiles), and with ``workers=2``;
 - ``baseline``: the earlier version's straightforward script on the same raw
-  file (``bench_stages_vs_baseline.baseline_frame``).
+  file (``bench_stages_vs_baseline.baseline_frame``); every parameter RPF
+  changes against it (L.A.Cosmic: 2 iterations and growing against 4, ...)
+  is written to the JSON as ``parameters_vs_earlier_version``.
 
 Medians of ``--repeats``; wall and process CPU seconds.  Peak memory of one
 ``process_frame`` is measured in a fresh subprocess per size (the resident
@@ -50,7 +52,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_stages_vs_baseline import baseline_frame  # noqa: E402
+from bench_stages_vs_baseline import baseline_frame, parameter_differences  # noqa: E402
 
 from rpf.calibration import MasterFrames, build_masters, calibrate  # noqa: E402
 from rpf.config import PipelineConfig  # noqa: E402
@@ -268,6 +270,7 @@ def main() -> None:
         "machine": {"python": platform.python_version(), "cpus": _cpus()},
         "repeats": args.repeats,
         "config": "PipelineConfig defaults; catalogs offline with a local file, crossmatch=(), psf off",
+        "parameters_vs_earlier_version": parameter_differences(PipelineConfig()),
         "frames": {},
     }
     with tempfile.TemporaryDirectory(prefix="rpf-bench-") as tmp:

@@ -9,7 +9,11 @@ For each simulated frame size the script times, side by side in one run
 earlier version's defaults from ``shared/reference/earlier-version.md``
 (plain master calibration, photutils ``Background2D``, astroscrappy library defaults, ``DAOStarFinder``
 + ``fit_fwhm`` FWHM, ``DAOStarFinder`` detection, photutils apertures with
-``calc_total_error``).  Medians of ``--repeats`` runs are reported, with the
+``calc_total_error``).  Every parameter the RPF side changes against those
+defaults is written to the JSON (``parameters_vs_earlier_version``): notably
+L.A.Cosmic runs 2 iterations plus one growing step in RPF and 4 iterations in
+the earlier version (``bench_cosmics_iterations.py`` compares them on
+lifelike cosmic rays).  Medians of ``--repeats`` runs are reported, with the
 peak traced memory of one extra run (``tracemalloc``) and the process's
 maximum resident size.  Results go to ``benchmarks/results/stages_vs_baseline.json``.
 
@@ -72,6 +76,51 @@ def make_frame(size: int, seed: int = 7) -> tuple[SimulatedFrame, np.ndarray, np
     )
     flags = np.where(sim.raw >= INSTRUMENT.saturation, np.uint16(SourceFlag.SATURATED), np.uint16(0))
     return sim, sim.calibrated(), flags
+
+
+def parameter_differences(config: PipelineConfig) -> dict[str, dict[str, str]]:
+    """Every parameter on which the RPF side differs from the earlier version's defaults (the baseline).
+
+    Built from the live configuration, so the JSON says what was actually
+    run; the earlier version's side is ``shared/reference/earlier-version.md``.
+    """
+    bg, cr, det, ap = config.background, config.cosmics, config.detection, config.aperture
+    return {
+        "calibration": {
+            "rpf": f"{config.calibration.combine} of {config.calibration.clip_sigma}-sigma clipped stacks, flat below "
+                   f"{config.calibration.flat_min} masked, bad pixels {config.calibration.bad_pixel_fill}",
+            "earlier": "(raw - bias - dark x t) / flat with the same masters",
+        },
+        "background": {
+            "rpf": f"{bg.method}, box {bg.box_size or 'from the image size and FWHM'}, filter {bg.filter_size}, "
+                   f"clip {bg.clip_sigma} sigma, sources masked: {bg.mask_sources}",
+            "earlier": "photutils Background2D, box max(64, min(H/10, W/10, 128)), filter 5, SigmaClip(3), "
+                       "SExtractorBackground",
+        },
+        "cosmic_rays": {
+            "rpf": f"niter {cr.niter}, grow_sigma {cr.grow_sigma}, sigclip {cr.sigclip}, sigfrac {cr.sigfrac}, objlim "
+                   f"{cr.objlim}, sepmed {cr.sepmed}, gain/read noise/saturation from the header, saturated pixels "
+                   f"masked, {cr.tile_size} px tiles (+{cr.tile_margin}), star cores protected above "
+                   f"{cr.protect_sigma} sigma",
+            "earlier": "astroscrappy library defaults: niter 4, sigclip 4.5, sigfrac 0.3, objlim 5, sepmed, gain 1, "
+                       "readnoise 6.5, satlevel 65536, no mask, one call on the whole frame",
+        },
+        "fwhm": {
+            "rpf": f"Moffat fits of up to {det.fwhm_max_stars} isolated stars from the detection, median",
+            "earlier": "DAOStarFinder(1.5 x 3 px guess, 7 sigma), fit_fwhm (Gaussian) on up to 1000 stars, median",
+        },
+        "detection": {
+            "rpf": f"sep extraction at {det.threshold_sigma} sigma per pixel of the filtered image, min area "
+                   f"{det.min_area}, deblending {det.deblend_nthresh}/{det.deblend_cont}",
+            "earlier": "DAOStarFinder(1.5 x FWHM, (3 + 0.5) x clipped std)",
+        },
+        "apertures": {
+            "rpf": f"radii {list(ap.radii_fwhm)} x FWHM, annulus {list(ap.annulus_fwhm)} x FWHM clipped at "
+                   f"{ap.annulus_clip_sigma} sigma, aperture correction {ap.aperture_correction}",
+            "earlier": "radii 1.1/1.3/1.5 x FWHM, annulus 2.0-2.5 x radius (median of SigmaClip(3)), "
+                       "calc_total_error",
+        },
+    }
 
 
 def rpf_stages(data: np.ndarray, flags: np.ndarray, config: PipelineConfig) -> dict[str, Callable[[], Any]]:
@@ -223,6 +272,7 @@ def run_benchmark(
     report: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "processor": platform.processor(), "cpus": _cpus()},
         "repeats": repeats,
+        "parameters_vs_earlier_version": parameter_differences(config),
         "frames": {},
     }
     for size in sizes:

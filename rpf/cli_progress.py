@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import TextIO
 
+from rpf.atomic import write_atomic
 from rpf.pipeline.request import RunRequest
+from rpf.pipeline.timings import describe_timings
 
 __all__ = ["ProgressPrinter", "run_with_progress"]
 
@@ -73,6 +76,8 @@ class ProgressPrinter:
                 )
             for message in event.messages:
                 self._line(f"rpf: {message}")
+            if event.timings:
+                self._line(f"rpf: time: {describe_timings(event.timings)}")
 
     def _line(self, text: str, *, error: bool = False) -> None:
         if self.tty:
@@ -88,6 +93,8 @@ def run_with_progress(request: RunRequest, *, eager: bool = False, stack: bool =
 
     With ``stack`` the frames are processed in this process, co-added and the
     stack processed as one more frame (:func:`rpf.pipeline.stacking.stack_eager`).
+    The run's timings (where its wall time went, ``RunFinished.timings``)
+    are printed last and written to ``run_timings.json`` in ``out_dir``.
 
     Parameters
     ----------
@@ -113,4 +120,6 @@ def run_with_progress(request: RunRequest, *, eager: bool = False, stack: bool =
         printer(event)
         if event.kind == "run_finished":
             finished = event
+    if finished is not None and finished.timings:
+        write_atomic(Path(request.out_dir) / "run_timings.json", json.dumps(finished.timings, indent=1) + "\n")
     return 0 if finished is not None and finished.ok else 2

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 import astroscrappy
 import numpy as np
 from scipy import ndimage
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 from rpf.background import Background
 from rpf.config import CosmicsConfig
 from rpf.errors import PhotometryError
+from rpf.threads import available_threads
 
 __all__ = ["MIN_SIDE", "CosmicRays", "clean_cosmic_rays", "tile_windows"]
 
@@ -146,7 +147,8 @@ def clean_cosmic_rays(
     if not gain > 0:
         raise PhotometryError(f"cosmic rays need a positive gain, got {gain}")
     settings = _Settings(float(gain), float(read_noise), float(saturation) * float(gain), config)
-    sky = _sky(image, mask, background) if config.protect_sigma is not None else None
+    needs_sky = config.protect_sigma is not None or config.grow_sigma is not None
+    sky = _sky(image, mask, background) if needs_sky else None
     clean = np.empty(image.shape, np.float32)
     crmask = np.empty(image.shape, bool)
 
@@ -165,7 +167,7 @@ def clean_cosmic_rays(
             run(window)
 
     windows = list(tile_windows(image.shape, tile_size=config.tile_size, margin=config.tile_margin))
-    workers = _openmp_threads() if config.workers is None else config.workers
+    workers = available_threads() if config.workers is None else config.workers
     if workers > 1 and len(windows) > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(run_single_threaded, windows))
@@ -173,12 +175,6 @@ def clean_cosmic_rays(
         for window in windows:
             run(window)
     return CosmicRays(clean=clean, mask=crmask, n_pixels=int(np.count_nonzero(crmask)))
-
-
-def _openmp_threads() -> int:
-    """Threads OpenMP may use in this process now (``OMP_NUM_THREADS``, ``threadpoolctl`` limits)."""
-    counts = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"]
-    return max(1, min(counts)) if counts else 1
 
 
 def tile_windows(
@@ -247,8 +243,11 @@ def _clean_tile(
     )
     crmask &= ~ignore
     to_clean = crmask
-    if sky is not None and crmask.any():
+    if config.protect_sigma is not None and sky is not None and crmask.any():
         to_clean = _drop_star_cores(filled, crmask, sky, config.protect_sigma)
+    if config.grow_sigma is not None and sky is not None and to_clean.any():
+        to_clean = _grow(filled, to_clean, ignore, sky, config.grow_sigma)  # hits on stars do not grow
+        crmask = crmask | to_clean
     np.copyto(clean, pixels, where=~to_clean, casting="same_kind")
     return crmask, clean
 
@@ -265,6 +264,21 @@ def _sky(image: np.ndarray, mask: np.ndarray | None, background: Background | No
     values = sample[good]
     median = float(np.median(values))
     return _Sky(level=median, rms=float(1.4826 * np.median(np.abs(values - median))))
+
+
+def _grow(image: np.ndarray, crmask: np.ndarray, ignore: np.ndarray, sky: _Sky, grow_sigma: float) -> np.ndarray:
+    """Add the hits' 8-neighbours standing ``grow_sigma`` sky sigmas above the sky (the edges of tracks).
+
+    Only hits on the sky are grown (those on stars would grow into the star).
+
+    L.A.Cosmic finds the sharp core of a track and, iteration by iteration,
+    some of its fainter edge; one growing step finds more of the edge than
+    two more iterations (``benchmarks/bench_cosmics_iterations.py``) for the
+    price of one dilation.
+    """
+    with np.errstate(invalid="ignore"):
+        above = (image - sky.level) > grow_sigma * np.asarray(sky.rms)
+    return crmask | (ndimage.binary_dilation(crmask, structure=_EIGHT) & above & ~ignore)
 
 
 def _drop_star_cores(image: np.ndarray, crmask: np.ndarray, sky: _Sky, protect_sigma: float) -> np.ndarray:

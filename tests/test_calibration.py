@@ -196,8 +196,11 @@ def test_shape_mismatch_and_unreadable_files_name_the_file(files: dict[str, list
         build_masters(flat=[broken], config=CONFIG)
     assert info.value.path == str(broken) and "cannot use flat frame" in info.value.problem
     zero_dark = _as_uint16_fits(tmp_path / "zero_dark.fits", np.zeros((NY, NX)), 0.0)
-    with pytest.raises(CalibrationError, match="exposure time must be > 0"):
+    with pytest.raises(CalibrationError, match="exposure time") as info:
         build_masters(dark=[zero_dark], config=CONFIG)
+    assert info.value.path == str(zero_dark) and "cannot use dark frame" in info.value.problem
+    with pytest.raises(CalibrationError, match="exposure time must be > 0"):
+        MasterFrames.from_arrays(dark=[np.zeros((NY, NX))], dark_exptimes=0.0)
 
 
 def test_calibrate_rejects_mismatched_master(truth: Truth) -> None:

@@ -308,8 +308,11 @@ def test_local_cluster_equals_eager_and_isolates_a_corrupt_frame(demo, tmp_path,
         [(r["frame"], r["status"], r["error"]) for r in eager_rows]
 
 
-def test_frames_run_depth_first_on_one_core_each(tmp_path, monkeypatch):
-    """One worker thread finishes a frame before it starts the next; each task sees one OpenMP thread."""
+def test_frames_run_depth_first_on_the_free_cores(tmp_path, monkeypatch):
+    """One worker thread finishes a frame before it starts the next; each task, running alone, sees every core.
+
+    (A night on as many worker threads as cores keeps one thread per task: ``tests/test_task_threads.py``.)
+    """
     monkeypatch.setenv("RPF_TOY_SLEEP", "0.2")
     paths = _toy_frames(tmp_path / "raw", 5)
     config = PipelineConfig().replace(
@@ -324,7 +327,7 @@ def test_frames_run_depth_first_on_one_core_each(tmp_path, monkeypatch):
         log = (tmp_path / "out" / f"{path.stem}.log").read_text()
         start = float(log.split("toy start ")[1].split(";")[0])
         end = float(log.split("toy end ")[1].split()[0])
-        assert "openmp threads 1" in log
+        assert f"openmp threads {len(os.sched_getaffinity(0))}" in log
         spans.append((start, end))
     # depth first: each frame ends before the next one starts, in the order given
     assert all(spans[i][1] <= spans[i + 1][0] for i in range(len(spans) - 1)), spans
@@ -337,8 +340,9 @@ def test_automatic_worker_count_is_one_per_core_and_no_more_than_frames(tmp_path
     def workers(n_frames, config=None):
         config = config or PipelineConfig()
         request = RunRequest(science=[tmp_path / f"{i}.fits" for i in range(n_frames)], out_dir=tmp_path, config=config)
-        return _Run(request, client=None, stages=TOY)._execution().n_workers
+        return _Run(request, client=None, stages=TOY)._execution()
 
-    assert workers(1) == 1
-    assert workers(cores + 3) == cores
-    assert workers(1, PipelineConfig().replace(execution={"n_workers": 5})) == 5
+    lone = workers(1)
+    assert lone.n_workers == 1 and lone.processes is False  # a thread of this process: no worker process to start
+    assert workers(cores + 3).n_workers == cores and workers(cores + 3).processes is True
+    assert workers(1, PipelineConfig().replace(execution={"n_workers": 5})).n_workers == 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -89,6 +90,7 @@ def combine_stack(
     *,
     clip_sigma: float,
     method: str,
+    threads: int = 1,
 ) -> np.ndarray:
     """Combine images pixel by pixel with sigma clipping.
 
@@ -97,7 +99,8 @@ def combine_stack(
     three or more images), then the survivors are combined by median or
     mean.  Non-finite values are ignored; a pixel with no valid value is
     NaN.  The work runs in row chunks of ~16 MiB, so memory beyond the
-    inputs and the float32 result stays small whatever the stack size.
+    inputs and the float32 result stays small whatever the stack size
+    (one chunk per thread).
 
     Parameters
     ----------
@@ -107,6 +110,9 @@ def combine_stack(
         Clipping threshold in robust standard deviations (> 0).
     method : {"median", "mean"}
         Combination of the surviving values.
+    threads : int
+        Row chunks combined at once (numpy releases the GIL, so threads
+        share the work); the result does not depend on it.
 
     Returns
     -------
@@ -126,11 +132,19 @@ def combine_stack(
     ny, nx = frames[0].shape
     combined = np.empty((ny, nx), dtype=np.float32)
     rows = max(1, _CHUNK_BYTES // (4 * len(frames) * max(nx, 1)))
-    block = np.empty((len(frames), min(rows, ny), nx), dtype=np.float32)
-    for start in range(0, ny, rows):
+
+    def combine_rows(start: int) -> None:
         stop = min(start + rows, ny)
-        chunk = block[:, : stop - start]
+        chunk = np.empty((len(frames), stop - start, nx), dtype=np.float32)
         for index, frame in enumerate(frames):
             chunk[index] = frame[start:stop]
         combined[start:stop] = _combine_block(chunk, clip_sigma=clip_sigma, method=method)
+
+    starts = range(0, ny, rows)
+    if threads > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(combine_rows, starts))
+    else:
+        for start in starts:
+            combine_rows(start)
     return combined

@@ -1,29 +1,34 @@
-"""Master bias, dark-current rate and flat field from raw calibration frames."""
+"""Master bias, dark-current rate and flat field from raw calibration frames.
+
+Masters are built once per run (or loaded from the masters cache,
+:mod:`rpf.calibration.cache`) and shared by every science frame.  Each kind
+is read several files at a time and combined in row chunks on a thread pool
+as large as the caller may use (:func:`rpf.threads.available_threads`: every
+core eagerly, the graph's thread limit in a Dask task); the result does not
+depend on the number of threads.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
+from rpf.calibration.cache import cache_folder, load_masters, masters_key, store_masters
 from rpf.calibration.combine import combine_stack
-from rpf.config import CalibrationConfig, HeaderDefaults, PipelineConfig
-from rpf.errors import CalibrationError, FrameError
-from rpf.flags import SourceFlag
-from rpf.io import load_frame
+from rpf.calibration.sources import Source, array_sources, file_sources, read_pixels
+from rpf.config import CalibrationConfig, PipelineConfig
+from rpf.errors import CalibrationError
+from rpf.threads import available_threads
 
 __all__ = ["MasterFrames", "build_masters"]
 
-_UNUSABLE = np.uint16(SourceFlag.SATURATED | SourceFlag.BAD_PIXEL)
-
-
-class _Raw(NamedTuple):
-    name: str
-    data: np.ndarray
-    exptime: float
+_KINDS = ("bias", "dark", "flat")
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,34 +99,30 @@ class MasterFrames:
         MasterFrames
             The same masters :func:`build_masters` makes from files.
         """
-        config = config or CalibrationConfig()
-        return _make_masters(
-            bias=_memory_frames("bias", bias, 0.0),
-            dark=_memory_frames("dark", dark, dark_exptimes),
-            flat=_memory_frames("flat", flat, flat_exptimes),
-            config=config,
-            files={},
-        )
+        sources = {
+            "bias": array_sources("bias", bias, 0.0),
+            "dark": array_sources("dark", dark, dark_exptimes),
+            "flat": array_sources("flat", flat, flat_exptimes),
+        }
+        return _combine_masters(sources, config=config or CalibrationConfig(), threads=available_threads())
 
 
-def _memory_frames(kind: str, arrays: Sequence[np.ndarray] | np.ndarray, exptimes: Any) -> list[_Raw]:
-    stack = [arrays] if isinstance(arrays, np.ndarray) and arrays.ndim == 2 else list(arrays)
-    times = [float(exptimes)] * len(stack) if np.ndim(exptimes) == 0 else [float(t) for t in exptimes]
-    if len(times) != len(stack):
-        raise CalibrationError("", f"{len(stack)} {kind} frame(s) but {len(times)} exposure time(s)")
-    pairs = enumerate(zip(stack, times, strict=True))
-    return [_Raw(f"{kind}[{i}]", np.asarray(a, dtype=np.float32), t) for i, (a, t) in pairs]
-
-
-def _check_shape(raw: _Raw, first: list[_Raw]) -> None:
-    if raw.data.ndim != 2:
-        raise CalibrationError(raw.name, f"calibration frame must be 2-D, got shape {raw.data.shape}")
-    if not first:
-        first.append(raw)
-    elif raw.data.shape != first[0].data.shape:
-        raise CalibrationError(
-            raw.name, f"shape {raw.data.shape} differs from {first[0].data.shape} of {first[0].name}"
-        )
+def _check_shapes(sources: Mapping[str, Sequence[Source]]) -> None:
+    first: Source | None = None
+    for kind in _KINDS:
+        for source in sources[kind]:
+            if first is None:
+                first = source
+            elif source.shape != first.shape:
+                raise CalibrationError(
+                    source.name, f"shape {source.shape} differs from {first.shape} of {first.name}"
+                )
+        if kind == "dark":
+            for source in sources[kind]:
+                if not source.exptime > 0:
+                    raise CalibrationError(
+                        source.name, f"dark frame exposure time must be > 0 s, got {source.exptime}"
+                    )
 
 
 def _central_median(image: np.ndarray) -> float:
@@ -131,92 +132,62 @@ def _central_median(image: np.ndarray) -> float:
     return float(np.median(finite)) if finite.size else float("nan")
 
 
-def _dark_rates(
-    frames: Iterable[_Raw], bias: np.ndarray | None, first: list[_Raw], exptimes: list[float]
-) -> Iterator[np.ndarray]:
-    for raw in frames:
-        exptimes.append(raw.exptime)
-        _check_shape(raw, first)
-        if not raw.exptime > 0:
-            raise CalibrationError(raw.name, f"dark frame exposure time must be > 0 s, got {raw.exptime}")
-        level = raw.data - bias if bias is not None else raw.data
-        yield level / np.float32(raw.exptime)
+def _prepared(
+    sources: Sequence[Source], pool: ThreadPoolExecutor, prepare: Callable[[Source, np.ndarray], np.ndarray]
+) -> list[np.ndarray]:
+    """Read the frames of one kind on the pool, each turned into what is combined."""
+    return list(pool.map(lambda source: prepare(source, read_pixels(source)), sources))
 
 
-def _normalised_flats(
-    frames: Iterable[_Raw],
-    bias: np.ndarray | None,
-    dark_rate: np.ndarray | None,
-    first: list[_Raw],
-    exptimes: list[float],
-) -> Iterator[np.ndarray]:
-    for raw in frames:
-        exptimes.append(raw.exptime)
-        _check_shape(raw, first)
-        level = raw.data - bias if bias is not None else raw.data.copy()
-        if dark_rate is not None:
-            level -= dark_rate * np.float32(raw.exptime)
-        median = _central_median(level)
-        if not median > 0:
-            raise CalibrationError(raw.name, f"flat level is not positive after bias/dark subtraction ({median})")
-        yield level / np.float32(median)
-
-
-def _make_masters(
-    *,
-    bias: Iterable[_Raw],
-    dark: Iterable[_Raw],
-    flat: Iterable[_Raw],
-    config: CalibrationConfig,
-    files: dict[str, list[str]],
+def _combine_masters(
+    sources: Mapping[str, Sequence[Source]], *, config: CalibrationConfig, threads: int
 ) -> MasterFrames:
-    """Combine raw frames (possibly lazily loaded) into masters, keeping one raw frame in memory at a time."""
-    first: list[_Raw] = []
-    combine = {"clip_sigma": config.clip_sigma, "method": config.combine}
+    """Combine the raw frames of each kind into masters (bias first, the dark with it, the flat with both)."""
+    _check_shapes(sources)
+    combine = {"clip_sigma": config.clip_sigma, "method": config.combine, "threads": threads}
     info: dict[str, Any] = {"combine": config.combine, "clip_sigma": config.clip_sigma, "flat_min": config.flat_min,
-                            "files": files, "warnings": []}
+                            "warnings": []}
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        frames = _prepared(sources["bias"], pool, lambda source, data: data)
+        master_bias = combine_stack(frames, **combine) if frames else None
+        info["n_bias"] = len(frames)
 
-    bias_stack = []
-    for raw in bias:
-        _check_shape(raw, first)
-        bias_stack.append(raw.data)
-    master_bias = combine_stack(bias_stack, **combine) if bias_stack else None
-    info["n_bias"] = len(bias_stack)
-    del bias_stack
+        def dark_rate(source: Source, data: np.ndarray) -> np.ndarray:
+            level = data - master_bias if master_bias is not None else data
+            return level / np.float32(source.exptime)
 
-    info["dark_exptimes"] = []
-    rates = list(_dark_rates(dark, master_bias, first, info["dark_exptimes"]))
-    dark_rate = combine_stack(rates, **combine) if rates else None
-    info["n_dark"] = len(rates)
-    if dark_rate is not None and master_bias is None:
-        info["warnings"].append("dark frames used without a bias: the dark rate includes bias/exptime, exact only "
-                                "for science exposures as long as the darks")
-    del rates
+        frames = _prepared(sources["dark"], pool, dark_rate)
+        dark_rate_map = combine_stack(frames, **combine) if frames else None
+        info["n_dark"] = len(frames)
+        info["dark_exptimes"] = [s.exptime for s in sources["dark"]]
+        if dark_rate_map is not None and master_bias is None:
+            info["warnings"].append("dark frames used without a bias: the dark rate includes bias/exptime, exact only "
+                                    "for science exposures as long as the darks")
 
-    info["flat_exptimes"] = []
-    normalised = list(_normalised_flats(flat, master_bias, dark_rate, first, info["flat_exptimes"]))
-    master_flat = None
-    if normalised:
-        master_flat = combine_stack(normalised, **combine)
-        master_flat /= np.float32(_central_median(master_flat))
-        with np.errstate(invalid="ignore"):
-            low = ~(master_flat >= config.flat_min)
-        master_flat[low] = np.nan
-        info["n_flat_masked"] = int(low.sum())
-    info["n_flat"] = len(normalised)
-    return MasterFrames(bias=master_bias, dark_rate=dark_rate, flat=master_flat, info=info)
+        def normalised_flat(source: Source, data: np.ndarray) -> np.ndarray:
+            level = data - master_bias if master_bias is not None else data
+            if dark_rate_map is not None:
+                level -= dark_rate_map * np.float32(source.exptime)
+            median = _central_median(level)
+            if not median > 0:
+                raise CalibrationError(
+                    source.name, f"flat level is not positive after bias/dark subtraction ({median})"
+                )
+            return level / np.float32(median)
 
-
-def _load_raw(kind: str, paths: Sequence[str | os.PathLike[str]], defaults: HeaderDefaults) -> Iterator[_Raw]:
-    for path in paths:
-        try:
-            frame = load_frame(path, defaults=defaults)
-        except FrameError as exc:
-            raise CalibrationError(str(path), f"cannot use {kind} frame: {exc.problem}") from exc
-        data = frame.data
-        if frame.mask is not None and (frame.mask & _UNUSABLE).any():
-            data = np.where(frame.mask & _UNUSABLE, np.float32(np.nan), data)
-        yield _Raw(str(path), data, frame.meta.exptime)
+        frames = _prepared(sources["flat"], pool, normalised_flat)
+        info["flat_exptimes"] = [s.exptime for s in sources["flat"]]
+        info["n_flat"] = len(frames)
+        master_flat = None
+        if frames:
+            master_flat = combine_stack(frames, **combine)
+            master_flat /= np.float32(_central_median(master_flat))
+            with np.errstate(invalid="ignore"):
+                low = ~(master_flat >= config.flat_min)
+            master_flat[low] = np.nan
+            info["n_flat_masked"] = int(low.sum())
+        del frames
+    return MasterFrames(bias=master_bias, dark_rate=dark_rate_map, flat=master_flat, info=info)
 
 
 def build_masters(
@@ -225,8 +196,9 @@ def build_masters(
     dark: Sequence[str | os.PathLike[str]] = (),
     flat: Sequence[str | os.PathLike[str]] = (),
     config: PipelineConfig,
+    threads: int | None = None,
 ) -> MasterFrames:
-    """Build master bias, dark-current rate and flat from FITS files.
+    """Build master bias, dark-current rate and flat from FITS files, or load them from the cache.
 
     The master bias is the sigma-clipped combination of the bias frames.
     Each dark is bias-subtracted and divided by its own exposure time before
@@ -236,18 +208,27 @@ def build_masters(
     same way and values below ``config.calibration.flat_min`` become NaN.
     Saturated and non-finite pixels of the raw frames are ignored.
 
+    With ``config.calibration.cache_dir`` set (the default), masters built
+    from the same files (by content) with the same parameters are loaded
+    from the cache instead, bit for bit the same.
+
     Parameters
     ----------
     bias, dark, flat : sequence of path
         Raw calibration files; any kind may be empty.
     config : rpf.config.PipelineConfig
         ``config.header`` gives keyword defaults, ``config.calibration`` the
-        combination parameters.
+        combination parameters and the cache.
+    threads : int, optional
+        Threads to read, hash and combine with (default: as many as OpenMP
+        may use here, :func:`rpf.threads.available_threads`).
 
     Returns
     -------
     MasterFrames
-        Masters (``None`` for kinds without frames) and their provenance.
+        Masters (``None`` for kinds without frames) and their provenance;
+        ``info["cache"]`` is ``"loaded"``, ``"built"`` (and stored) or
+        ``"off"``, ``info["seconds"]`` the time taken.
 
     Raises
     ------
@@ -256,12 +237,28 @@ def build_masters(
         has no positive exposure time, or a flat has no positive level; the
         message names the file.
     """
+    start = time.perf_counter()
+    threads = threads or available_threads()
+    calibration = config.calibration
     no_exptime_needed = replace(config.header, exptime=config.header.exptime or 0.0)
-    files = {"bias": [str(p) for p in bias], "dark": [str(p) for p in dark], "flat": [str(p) for p in flat]}
-    return _make_masters(
-        bias=_load_raw("bias", bias, no_exptime_needed),
-        dark=_load_raw("dark", dark, config.header),
-        flat=_load_raw("flat", flat, config.header if dark else no_exptime_needed),
-        config=config.calibration,
-        files=files,
-    )
+    sources = {
+        "bias": file_sources("bias", bias, no_exptime_needed),
+        "dark": file_sources("dark", dark, config.header),
+        "flat": file_sources("flat", flat, config.header if dark else no_exptime_needed),
+    }
+    files = {kind: [s.name for s in sources[kind]] for kind in _KINDS}
+    folder = cache_folder(calibration) if any(files.values()) else None
+    key = None
+    if folder is not None:
+        key = masters_key(sources, config=calibration, defaults=config.header, threads=threads)
+        found = load_masters(folder, key)
+        if found is not None:
+            arrays, info = found
+            info = {**info, "files": files, "cache": "loaded", "cache_key": key}
+            return MasterFrames(**arrays, info={**info, "seconds": round(time.perf_counter() - start, 4)})
+    masters = _combine_masters(sources, config=calibration, threads=threads)
+    info = {**masters.info, "files": files, "cache": "off" if key is None else "built"}
+    if key is not None:
+        info["cache_key"] = key
+        store_masters(folder, key, dict(masters.items()), info, max_mb=calibration.cache_max_mb)
+    return replace(masters, info={**info, "seconds": round(time.perf_counter() - start, 4)})

@@ -91,6 +91,13 @@ class CalibrationConfig:
         What calibrated pixels flagged ``BAD_PIXEL`` (non-finite raw value,
         masked flat) hold: ``"interpolate"`` (mean of the good neighbours)
         or ``"nan"``.
+    cache_dir : str or None
+        Folder of the masters cache (``~`` expanded): masters built once are
+        loaded again when the same raw files (by content) and parameters
+        come back; ``None`` turns the cache off.
+    cache_max_mb : float
+        Size limit of the masters cache (MiB); the least recently used
+        masters are deleted beyond it.
     """
 
     SECTION: ClassVar[str] = "calibration"
@@ -99,6 +106,8 @@ class CalibrationConfig:
     clip_sigma: float = param(3.0, **SIGMA)
     flat_min: float = param(0.2, minimum=0.0, maximum=1.0, exclusive_minimum=True, exclusive_maximum=True)
     bad_pixel_fill: str = param("interpolate", choices=("interpolate", "nan"))
+    cache_dir: str | None = param("~/.cache/rpf/masters", kind="path")
+    cache_max_mb: float = param(2048.0, unit="MiB", minimum=0.0, exclusive_minimum=True, maximum=1e7)
 
     def __post_init__(self) -> None:
         validate_section(self)
@@ -151,8 +160,9 @@ class CosmicsConfig:
     objlim : float
         L.A.Cosmic contrast limit between a hit and an underlying object.
     niter : int
-        Number of iterations; 2 finds as many hit pixels as 4 on simulated
-        frames in about 55% of the time and alters fewer star pixels.
+        Number of iterations.  2 (with ``grow_sigma``) flags more of the
+        pixels of lifelike cosmic rays than 4 did without it, in about 55%
+        of the time (``benchmarks/bench_cosmics_iterations.py``).
     gain : float or None
         Override the frame's gain (e-/ADU).
     read_noise : float or None
@@ -166,6 +176,13 @@ class CosmicsConfig:
         A detected hit whose surrounding ring (2-3 px away) has a median above
         this many sky sigmas sits on a star: it stays in the mask (the star is
         flagged) but is not cleaned; ``None`` cleans every detection.
+    grow_sigma : float or None
+        After L.A.Cosmic, each hit also takes its 8-neighbours that stand
+        this many sky sigmas above the sky: the fainter edges of tracks,
+        which L.A.Cosmic leaves or finds only with more iterations (on
+        lifelike tracks, 2 iterations and growing flag more track pixels
+        than 4 iterations, with no more false detections);
+        ``None`` does not grow.
     tile_size : int or None
         L.A.Cosmic runs on tiles of at most this many pixels a side (plus
         ``tile_margin``), which bounds its memory (about a dozen float32 copies
@@ -180,8 +197,9 @@ class CosmicsConfig:
         thread (astroscrappy releases the GIL); 1 runs the tiles one after
         another with astroscrappy's own OpenMP threads.  ``None`` (default)
         uses as many as OpenMP may run here (``OMP_NUM_THREADS`` or a
-        ``threadpoolctl`` limit): both cores of an eager run, one in a Dask
-        task, where the frames themselves are the parallelism.
+        ``threadpoolctl`` limit): every core of an eager run; in a Dask task
+        its thread limit (one for a night, where the frames themselves are
+        the parallelism; every core for a lone frame).
     """
 
     SECTION: ClassVar[str] = "cosmics"
@@ -196,6 +214,7 @@ class CosmicsConfig:
     saturation: float | None = param(None, **SATURATION)
     sepmed: bool = param(True)
     protect_sigma: float | None = param(3.0, unit="sigma", minimum=0.0, exclusive_minimum=True, maximum=1000.0)
+    grow_sigma: float | None = param(3.0, unit="sigma", minimum=0.0, exclusive_minimum=True, maximum=1000.0)
     tile_size: int | None = param(512, unit="px", minimum=64, maximum=16384)
     tile_margin: int = param(16, unit="px", minimum=0, maximum=256)
     workers: int | None = param(None, minimum=1, maximum=256)

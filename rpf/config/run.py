@@ -42,6 +42,10 @@ class ExecutionConfig:
         port, None none).
     share_references : bool
         Query the reference catalogue once per group of overlapping fields.
+    task_threads : int or None
+        Threads (OpenMP, BLAS) each Dask task may use.  ``None`` (default):
+        the cluster's free cores shared among the frames that run at once:
+        every core of a host for a lone frame, one per task for a night.
     """
 
     SECTION: ClassVar[str] = "execution"
@@ -54,6 +58,7 @@ class ExecutionConfig:
     processes: bool = param(True)
     dashboard_address: str | None = param(":8787", pattern=r"\S*:\d{1,5}", hint="[host]:port")
     share_references: bool = param(True)
+    task_threads: int | None = param(None, minimum=1, maximum=1024)
 
     @property
     def local_workers(self) -> int:

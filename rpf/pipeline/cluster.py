@@ -24,18 +24,22 @@ from dataclasses import dataclass, replace
 
 import dask
 from distributed import Client, LocalCluster
+from distributed.comm import get_address_host
 
 from rpf.config import ExecutionConfig
 from rpf.errors import ConfigError
 
 __all__ = [
     "WORKER_ENVIRON",
+    "Capacity",
     "Cluster",
     "ClusterInfo",
+    "cluster_capacity",
     "cluster_info",
     "open_client",
     "resolve_scheduler",
     "start_cluster",
+    "task_threads",
 ]
 
 SCHEDULER_ENV = "RPF_SCHEDULER"
@@ -113,6 +117,66 @@ def cluster_info(client: Client) -> ClusterInfo:
         local=isinstance(client.cluster, LocalCluster),
         n_workers=len(info.get("workers", {})),
     )
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """The cores a cluster has and how many tasks it runs at once.
+
+    Attributes
+    ----------
+    slots : int
+        Worker threads (tasks that run at once).
+    cores : int
+        Cores of every host with a worker (each host counted once).
+    host_cores : int
+        Cores of the largest host (no task can use more).
+    busy : int
+        Tasks running or queued on the workers when asked (other runs).
+    """
+
+    slots: int
+    cores: int
+    host_cores: int
+    busy: int = 0
+
+
+def _usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def cluster_capacity(client: Client) -> Capacity:
+    """Ask the workers how many cores their hosts have and how busy they are.
+
+    Workers on one host share its cores (the largest count any of them
+    reports); one round trip to every worker.
+    """
+    slots = sum(client.nthreads().values())
+    by_host: dict[str, int] = {}
+    for address, cores in client.run(_usable_cores).items():
+        host = get_address_host(address)
+        by_host[host] = max(by_host.get(host, 0), int(cores))
+    busy = sum(len(keys) for keys in client.processing().values())
+    return Capacity(slots=slots, cores=sum(by_host.values()), host_cores=max(by_host.values(), default=1), busy=busy)
+
+
+def task_threads(capacity: Capacity, *, tasks: int) -> int:
+    """Threads each of ``tasks`` tasks submitted now may use: the free cores shared among the tasks that run at once.
+
+    ``min(tasks + busy, slots)`` tasks run at once; each gets an equal
+    share of the cluster's cores, at most one host's cores and at least one.
+    A night (at least as many frames as worker threads on as many cores)
+    gets one thread per task; a lone frame gets a whole host.
+
+    Parameters
+    ----------
+    capacity : Capacity
+        From :func:`cluster_capacity`.
+    tasks : int
+        Tasks that could run at once (frames of the run; 1 for the masters).
+    """
+    running = max(1, min(tasks + capacity.busy, capacity.slots))
+    return max(1, min(capacity.cores // running, capacity.host_cores))
 
 
 def _has_dashboard(client: Client) -> bool:

@@ -35,7 +35,13 @@ class RunContext:
 
 
 def make_context(
-    *, config: PipelineConfig, out_dir: str | Path, bias: Sequence[str], dark: Sequence[str], flat: Sequence[str]
+    *,
+    config: PipelineConfig,
+    out_dir: str | Path,
+    bias: Sequence[str],
+    dark: Sequence[str],
+    flat: Sequence[str],
+    threads: int | None = None,
 ) -> RunContext:
     """Build the run context with the master calibration frames (once per run, eager or as a Dask task).
 
@@ -43,14 +49,17 @@ def make_context(
     error (``masters_error``), so that every frame fails with the same
     message and the run still writes its summary, eager or on Dask.  The
     follow-up fields (targets, template) come from
-    :func:`~rpf.pipeline.transient_steps.transient_context`.
+    :func:`~rpf.pipeline.transient_steps.transient_context`.  The masters
+    are read and combined (or loaded from the masters cache) on ``threads``
+    threads (None: every available core): every frame waits for them, so this task may use the cores the
+    frames will use.
     """
     from rpf.calibration import build_masters
 
     masters, error = MasterFrames(), None
     if bias or dark or flat:
         try:
-            masters = build_masters(bias=list(bias), dark=list(dark), flat=list(flat), config=config)
+            masters = build_masters(bias=list(bias), dark=list(dark), flat=list(flat), config=config, threads=threads)
         except RPFError as exc:
             error = f"master calibration frames: {exc}"
     from rpf.pipeline.transient_steps import transient_context

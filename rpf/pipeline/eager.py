@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from rpf.pipeline.frame import Stages, frame_steps
 from rpf.pipeline.reference import ReferenceFetch
 from rpf.pipeline.request import RunRequest
 from rpf.pipeline.stages import STAGES
+from rpf.pipeline.timings import RunClock
 
 __all__ = ["run_eager"]
 
@@ -69,16 +71,20 @@ def run_eager(request: RunRequest, *, stages: Stages = STAGES) -> Iterator[Event
     """
     request.validate()
     run_id = uuid.uuid4().hex[:12]
-    start = time.perf_counter()
+    clock = RunClock()
     paths = list(request.science)
     yield RunStarted(run_id=run_id, n_frames=len(paths), out_dir=request.out_dir)
     ctx = make_context(config=request.config, out_dir=request.out_dir, bias=request.bias, dark=request.dark,
                        flat=request.flat)
+    if ctx.masters.info:
+        clock.masters(ctx.masters.info.get("seconds"), ctx.masters.info.get("cache"))
     share = request.config.execution.share_references
     references = _References(plan_groups(paths, request.config) if share else {}, request)
     results = {}
+    clock.begin("frames")
     for index, path in enumerate(paths):
         yield FrameStarted(run_id=run_id, path=path, index=index)
+        start = time.perf_counter()
         steps = frame_steps(path, ctx, stages=stages, reference=references.for_frame(path))
         while True:
             try:
@@ -91,15 +97,22 @@ def run_eager(request: RunRequest, *, stages: Stages = STAGES) -> Iterator[Event
                                 failed=state.failed_stage == name)
         yield StageDone(run_id=run_id, path=path, index=index, stage="products",
                         seconds=result.metadata["timings"].get("products"))
+        timings = result.metadata.get("timings") or {}
+        compute = sum(v for k, v in timings.items() if k != "products")
+        clock.frame(index, wait=0.0, stages=compute, products=time.perf_counter() - start - compute)
         results[index] = result
         yield frame_outcome(run_id, index, result)
-    yield finish_run(
+    clock.end("frames")
+    clock.begin("finish")
+    finished = finish_run(
         results,
         paths=paths,
         out_dir=Path(request.out_dir),
         run_id=run_id,
-        seconds=time.perf_counter() - start,
+        seconds=0.0,
         lightcurves=request.lightcurves,
         differential=request.differential,
         transients=request.config.transients,
     )
+    clock.end("finish")
+    yield replace(finished, seconds=round(clock.total(), 3), timings=clock.to_dict())

@@ -166,6 +166,10 @@ class RunFinished(Event):
     ``extinction`` holds one fitted night extinction per band
     (:meth:`rpf.pipeline.extinction.NightExtinction.to_dict`: ``band, k, k_err,
     zp0, zp0_err, rms, n_frames, ...``), also written to ``extinction_json``.
+    ``timings`` says where the run's wall time went
+    (:meth:`rpf.pipeline.timings.RunClock.to_dict`: cluster start, submission,
+    masters and whether the cache answered, per-frame waiting, stages,
+    products and return, the run's own products, the cluster's shutdown).
     """
 
     kind: ClassVar[str] = "run_finished"
@@ -180,6 +184,7 @@ class RunFinished(Event):
     extinction_json: str | None = None
     extinction: tuple[dict[str, Any], ...] = ()
     messages: tuple[str, ...] = ()
+    timings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

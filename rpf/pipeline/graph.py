@@ -15,6 +15,7 @@ in :func:`rpf.pipeline.eager.run_eager`.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -31,9 +32,9 @@ from rpf.pipeline.fields import REFERENCE_BEFORE, fetch_group_reference, frame_f
 from rpf.pipeline.frame import StageFunction, finish_frame, run_stage
 from rpf.pipeline.reference import ReferenceFetch, attach_reference
 from rpf.pipeline.stages import STAGES, TASK_GROUPS
-from rpf.pipeline.state import FrameState
+from rpf.pipeline.state import FrameResult, FrameState
 
-__all__ = ["build_frame_graph", "build_run_graph", "steps_task", "task_chunks"]
+__all__ = ["build_frame_graph", "build_run_graph", "context_task", "finish_task", "steps_task", "task_chunks"]
 
 Stages = Sequence[tuple[str, StageFunction]]
 
@@ -57,20 +58,23 @@ def steps_task(
     index: int,
     first: bool,
     topic: str | None,
+    threads: int = 1,
 ) -> FrameState:
     """Run consecutive steps with :func:`run_stage`, reporting each one on the run's event topic.
 
     ``reference`` (the frame's field-group catalogue) is attached just
     before the ``astrometry`` step.  Steps after a failed one are skipped
     without a report.  Outside a Dask worker (synchronous scheduler) nothing
-    is reported.  A task runs on one core (OpenMP and BLAS limited to one
-    thread), whatever the worker's environment: the frames are the
-    parallelism, and a task that took every core would slow its worker's
-    other threads and processes.
+    is reported.  A task runs on ``threads`` cores (OpenMP and BLAS limited
+    to that many threads), whatever the worker's environment: one for a
+    night, where the frames are the parallelism and a task that took every
+    core would slow its worker's other threads and processes; more when a
+    run has fewer frames than the cluster has cores
+    (:func:`rpf.pipeline.cluster.task_threads`).
     """
     if first:
-        _report(topic, {"kind": "started", "path": state.path, "index": index})
-    with threadpool_limits(limits=1):
+        _report(topic, {"kind": "started", "path": state.path, "index": index, "time": time.time()})
+    with threadpool_limits(limits=threads):
         for name, function in steps:
             if state.error is not None:
                 break
@@ -80,6 +84,29 @@ def steps_task(
             report = {"kind": "stage", "path": state.path, "index": index, "stage": name}
             _report(topic, {**report, "failed": state.failed_stage == name, "seconds": state.timings.get(name)})
     return state
+
+
+def context_task(*, threads: int = 1, topic: str | None = None, **request) -> RunContext:
+    """Build the run context with :func:`make_context` on ``threads`` threads; report the masters' time on ``topic``.
+
+    The report is ``{"kind": "masters", "seconds", "cache"}`` (whether the
+    masters cache answered); nothing is reported without calibration frames.
+    """
+    with threadpool_limits(limits=threads):
+        ctx = make_context(threads=threads, **request)
+    if ctx.masters.info:
+        _report(topic, {"kind": "masters", "seconds": ctx.masters.info.get("seconds"),
+                        "cache": ctx.masters.info.get("cache")})
+    return ctx
+
+
+def finish_task(state: FrameState, ctx: RunContext, *, index: int, topic: str | None, threads: int = 1) -> FrameResult:
+    """Write the frame's products with :func:`finish_frame`; report how long it took on the run's topic."""
+    start = time.perf_counter()
+    with threadpool_limits(limits=threads):
+        result = finish_frame(state, ctx)
+    _report(topic, {"kind": "products", "index": index, "seconds": round(time.perf_counter() - start, 4)})
+    return result
 
 
 def task_chunks(stages: Stages, groups: Sequence[Sequence[str]] = TASK_GROUPS) -> list[list[tuple[str, StageFunction]]]:
@@ -115,6 +142,7 @@ def build_frame_graph(
     topic: str | None = None,
     token: str | None = None,
     groups: Sequence[Sequence[str]] = TASK_GROUPS,
+    threads: int = 1,
 ) -> Delayed:
     """Return the delayed :class:`FrameResult` of one frame.
 
@@ -138,11 +166,13 @@ def build_frame_graph(
         Makes the task keys unique to a run (default: random).
     groups : sequence of sequence of str
         Steps that share a task when consecutive (default :data:`TASK_GROUPS`; ``()``: a task per step).
+    threads : int
+        Threads each of the frame's tasks may use (:func:`steps_task`).
 
     Returns
     -------
     Delayed
-        ``finish_frame(state, ctx)`` (task ``products-…``); computing it runs the chain.
+        :func:`finish_task` (task ``products-…``); computing it runs the chain.
     """
     path = str(path)
     key = tokenize(path, token or uuid.uuid4().hex)
@@ -150,9 +180,12 @@ def build_frame_graph(
     state: FrameState | Delayed = FrameState(path=path)
     for position, chunk in enumerate(task_chunks(stages, groups)):
         attach = reference if reference is not None and chunk[0][0] == REFERENCE_BEFORE else None
-        options = {"index": index, "first": position == 0, "topic": topic, "dask_key_name": f"{chunk[0][0]}-{key}"}
+        options = {"index": index, "first": position == 0, "topic": topic, "threads": threads,
+                   "dask_key_name": f"{chunk[0][0]}-{key}"}
         state = dask.delayed(steps_task, pure=False)(tuple(chunk), state, ctx_node, reference=attach, **options)
-    return dask.delayed(finish_frame, pure=False)(state, ctx_node, dask_key_name=f"products-{key}")
+    return dask.delayed(finish_task, pure=False)(
+        state, ctx_node, index=index, topic=topic, threads=threads, dask_key_name=f"products-{key}"
+    )
 
 
 def build_run_graph(
@@ -167,6 +200,8 @@ def build_run_graph(
     share_references: bool = True,
     topic: str | None = None,
     groups: Sequence[Sequence[str]] = TASK_GROUPS,
+    threads: int = 1,
+    masters_threads: int = 1,
 ) -> list[Delayed]:
     """Return one delayed :class:`FrameResult` per frame, sharing the context and references.
 
@@ -193,6 +228,10 @@ def build_run_graph(
         Event topic for step progress.
     groups : sequence of sequence of str
         Steps that share a task (see :func:`build_frame_graph`).
+    threads : int
+        Threads each frame task may use (:func:`rpf.pipeline.cluster.task_threads`).
+    masters_threads : int
+        Threads the context task (the masters) may use: every frame waits for it.
 
     Returns
     -------
@@ -201,12 +240,14 @@ def build_run_graph(
     """
     paths = [str(p) for p in paths]
     token = uuid.uuid4().hex
-    ctx = dask.delayed(make_context, pure=False)(
+    ctx = dask.delayed(context_task, pure=False)(
         config=config,
         out_dir=str(out_dir),
         bias=[str(p) for p in bias],
         dark=[str(p) for p in dark],
         flat=[str(p) for p in flat],
+        threads=masters_threads,
+        topic=topic,
         dask_key_name=f"context-{token}",
     )
     by_path: dict[str, Delayed] = {}
@@ -224,7 +265,7 @@ def build_run_graph(
         with dask.annotate(priority=len(paths) - i):
             graphs.append(
                 build_frame_graph(p, ctx, stages, reference=by_path.get(p), index=i, topic=topic, token=f"{token}-{i}",
-                                  groups=groups)
+                                  groups=groups, threads=threads)
             )
     return graphs
 

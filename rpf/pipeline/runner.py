@@ -27,7 +27,7 @@ from typing import Any
 from distributed import Client, Future, as_completed
 
 from rpf.config import ExecutionConfig
-from rpf.pipeline.cluster import cluster_info, open_client
+from rpf.pipeline.cluster import cluster_capacity, cluster_info, open_client, task_threads
 from rpf.pipeline.events import Event, FrameStarted, RunFinished, RunStarted, StageDone, frame_outcome
 from rpf.pipeline.finish import failed_result, finish_run
 from rpf.pipeline.frame import Stages
@@ -36,6 +36,7 @@ from rpf.pipeline.handle import RunHandle
 from rpf.pipeline.request import RunRequest
 from rpf.pipeline.stages import STAGES
 from rpf.pipeline.state import FrameResult
+from rpf.pipeline.timings import RunClock
 
 __all__ = ["RunHandle", "run", "start_run"]
 
@@ -61,6 +62,9 @@ class _Run:
         self._client: Client | None = None
         self._completed: as_completed | None = None
         self._reported: dict[int, set[str]] = {}
+        self.clock = RunClock()
+        self._submitted = time.time()
+        self._started_at: dict[int, float] = {}
 
     def cancel(self) -> None:
         """Cancel every unfinished frame; the event stream then ends with RunFinished."""
@@ -82,9 +86,11 @@ class _Run:
 
     def events(self) -> Iterator[Event]:
         """Run the frames and yield the events as they happen."""
-        start = time.perf_counter()
+        clock = self.clock
         with ExitStack() as stack:
+            clock.begin("cluster")
             client = self.client or stack.enter_context(open_client(self._execution()))
+            clock.end("cluster")
             info = cluster_info(client)
             yield RunStarted(
                 run_id=self.run_id,
@@ -93,9 +99,12 @@ class _Run:
                 scheduler=info.scheduler,
                 dashboard=info.dashboard,
             )
+            clock.begin("submit")
             topic = f"rpf-{self.run_id}"
             client.subscribe_topic(topic, lambda event: self._inbox.put(("topic", event[1])))
             stack.callback(client.unsubscribe_topic, topic)
+            capacity = cluster_capacity(client)
+            fixed = self.config.execution.task_threads
             graphs = build_run_graph(
                 self.paths,
                 config=self.config,
@@ -106,6 +115,8 @@ class _Run:
                 stages=self.stages,
                 share_references=self.config.execution.share_references,
                 topic=topic,
+                threads=fixed or task_threads(capacity, tasks=len(self.paths)),
+                masters_threads=fixed or task_threads(capacity, tasks=1),
             )
             with self._lock:
                 if self._cancelled:
@@ -113,16 +124,32 @@ class _Run:
                 self._client = client
                 self._futures = client.compute(graphs, retries=self.config.execution.retries)
                 self._completed = as_completed(self._futures)
+            self._submitted = time.time()
+            clock.end("submit")
             stack.callback(self._cancel_unfinished)
             threading.Thread(target=self._feed, args=(self._completed,), daemon=True, name="rpf-as-completed").start()
+            clock.begin("frames")
             results = yield from self._stream({f.key: i for i, f in enumerate(self._futures)})
-            yield self._finish(results, time.perf_counter() - start)
+            clock.end("frames")
+            clock.begin("finish")
+            finished = self._finish(results, 0.0)
+            clock.end("finish")
+            clock.begin("close")
+        clock.end("close")
+        yield replace(finished, seconds=round(clock.total(), 3), timings=clock.to_dict())
 
     def _execution(self) -> ExecutionConfig:
-        """Return the execution settings, with no more local workers than frames when the count is automatic."""
+        """Return the execution settings, with no more local workers than frames when the count is automatic.
+
+        With the automatic count a lone frame runs on one worker thread of
+        this process (its tasks get every core through their thread limit):
+        starting a worker process and importing the pipeline again in it
+        would take longer than anything it saves.
+        """
         execution = self.config.execution
         if execution.n_workers is None:
-            execution = replace(execution, n_workers=min(execution.local_workers, max(1, len(self.paths))))
+            n_workers = min(execution.local_workers, max(1, len(self.paths)))
+            execution = replace(execution, n_workers=n_workers, processes=execution.processes and len(self.paths) > 1)
         return execution
 
     def _cancel_unfinished(self) -> None:
@@ -151,6 +178,8 @@ class _Run:
                 yield from self._drain(index_of, results)
                 break
             if kind == "topic":
+                if self._clocked(item):
+                    continue
                 index = int(item["index"])
                 if index in results or index >= len(self.paths):
                     continue  # a late report of a frame already closed from its result
@@ -162,9 +191,34 @@ class _Run:
             index = index_of[item.key]
             result = self._result(item, self.paths[index])
             if result is not None:
+                self._clock_frame(index, result)
                 results[index] = result
                 yield from self._close(index, result)
         return results
+
+    def _clocked(self, item: dict) -> bool:
+        """Record the times a worker reported; True when the message carries nothing else."""
+        kind = item["kind"]
+        if kind == "masters":
+            self.clock.masters(item.get("seconds"), item.get("cache"))
+            return True
+        if kind == "products":
+            self.clock.frame(int(item["index"]), products=item.get("seconds"))
+            return True
+        if kind == "started" and item.get("time") is not None:
+            self._started_at[int(item["index"])] = float(item["time"])
+        return False
+
+    def _clock_frame(self, index: int, result: FrameResult) -> None:
+        """Split a frame's time from submission to arrival: waiting, stages, products, return."""
+        arrived = time.time()
+        timings = result.metadata.get("timings") or {}
+        stages = sum(v for k, v in timings.items() if k != "products")
+        started = self._started_at.get(index, self._submitted)
+        products = self.clock.frames.get(index, {}).get("products", 0.0)
+        self.clock.frame(
+            index, wait=started - self._submitted, stages=stages, **{"return": arrived - started - stages - products}
+        )
 
     def _close(self, index: int, result: FrameResult) -> Iterator[Event]:
         """Yield the steps the topic has not delivered (from the result's timings), then the outcome."""
