@@ -69,7 +69,8 @@ class FrameWorker:
         self.process = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=self._stderr, text=True, env=env)
         self.lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, args=(self.process, self.lines), daemon=True).start()
+        self._reader = threading.Thread(target=self._read, args=(self.process, self.lines), daemon=True)
+        self._reader.start()
         assert json.loads(self._answer(120.0) or "null") == {"ready": True}
 
     @staticmethod
@@ -102,6 +103,9 @@ class FrameWorker:
     def stop(self) -> None:
         self.process.kill()
         self.process.wait()
+        self._reader.join(timeout=10)  # the child is gone: its output ends, then the pipes may close
+        self.process.stdin.close()
+        self.process.stdout.close()
         self._stderr.close()
 
 
