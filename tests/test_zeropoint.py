@@ -254,8 +254,9 @@ def test_zero_point_from_simulated_pixels(simulated_frame, tmp_path):
     )
     # sim.calibrated() uses the simulator's own flat, so the zero point is directly comparable; the
     # default flux (best-SNR aperture, 0.7-1 FWHM for most calibrators) carries the small apertures'
-    # aperture corrections, whose total-flux scale is measured to about 1 % (the zero point absorbs it)
-    assert abs(fit.zero_point - sim.truth.zero_point_frame) < max(0.015, 3 * fit.zero_point_err)
+    # aperture corrections, whose scale undetected neighbours inside the reference radius once pulled
+    # about 1 % high (now clipped per star, tests/test_growth.py)
+    assert abs(fit.zero_point - sim.truth.zero_point_frame) < max(0.01, fit.zero_point_err)
     colors = np.full(len(phot), np.nan)
     colors[pi] = np.asarray(truth["color"])[ti]
     out = apply_zero_point(phot, fit, exptime=sim.truth.exptime, reference_colors=colors)

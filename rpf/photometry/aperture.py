@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import sep
 from astropy.table import QTable
@@ -123,7 +125,8 @@ def aperture_photometry(
     flags = np.asarray(given, dtype=np.uint16) | _aperture_flags(
         pixel_flags, x, y, radius=radii[default], edge_radius=max(radii), outer=annulus[1]
     )
-    correction = _correction(clean, x, y, bkg, bad, flags, sums[:, default], errors[:, default], radii, annulus, config)
+    measured = _Measured(clean, x, y, bkg, bkg_err, bad, noise, gain)
+    correction = _correction(measured, flags, sums[:, default], errors[:, default], radii, annulus, config)
     fluxes, flux_errors = _corrected(sums, errors, correction)
     small, large = grid.index(_CONCENTRATION_FWHM[0]), grid.index(_CONCENTRATION_FWHM[1])
     extended, concentration = extended_sources(
@@ -133,9 +136,7 @@ def aperture_photometry(
     extended &= (flags & np.uint16(_SHAPE_UNKNOWN)) == 0  # flattened or damaged profiles say nothing of size
     if np.any(extended & (flags == 0)):  # galaxies may have entered the curve of growth: measure it again
         flags = np.where(extended, flags | np.uint16(SourceFlag.EXTENDED), flags).astype(np.uint16)
-        correction = _correction(
-            clean, x, y, bkg, bad, flags, sums[:, default], errors[:, default], radii, annulus, config
-        )
+        correction = _correction(measured, flags, sums[:, default], errors[:, default], radii, annulus, config)
         fluxes, flux_errors = _corrected(sums, errors, correction)
     flags = np.where(extended, flags | np.uint16(SourceFlag.EXTENDED), flags).astype(np.uint16)
     factors, factor_errors = np.asarray(correction.factors), np.asarray(correction.errors)
@@ -247,12 +248,21 @@ def _aperture_flags(
     return flags
 
 
+class _Measured(NamedTuple):
+    """The pixels, positions and local sky the aperture correction is measured from."""
+
+    image: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    bkg: np.ndarray
+    bkg_err: np.ndarray
+    bad: np.ndarray
+    noise: np.ndarray | float
+    gain: float
+
+
 def _correction(
-    image: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-    bkg: np.ndarray,
-    bad: np.ndarray,
+    measured: _Measured,
     flags: np.ndarray,
     flux: np.ndarray,
     flux_err: np.ndarray,
@@ -262,7 +272,7 @@ def _correction(
 ) -> ApertureCorrection:
     with np.errstate(divide="ignore", invalid="ignore"):
         snr = flux / flux_err
-    usable = (flags == 0) & np.isfinite(bkg)
+    usable = (flags == 0) & np.isfinite(measured.bkg)
     chosen = np.flatnonzero(usable & (snr > _APCOR_MIN_SNR))
     if chosen.size < _APCOR_MIN_STARS:
         chosen = np.flatnonzero(usable & (snr > _APCOR_FALLBACK_SNR))
@@ -278,8 +288,10 @@ def _correction(
             moffat_beta=float("nan"),
         )
     chosen = chosen[np.argsort(snr[chosen])[::-1][:_APCOR_MAX_STARS]]
+    m = measured
     return measure_aperture_correction(
-        image, x[chosen], y[chosen], bkg_local=bkg[chosen], radii_px=radii, annulus_px=annulus, mask=bad
+        m.image, m.x[chosen], m.y[chosen], bkg_local=m.bkg[chosen], radii_px=radii, annulus_px=annulus,
+        mask=m.bad, noise=m.noise, gain=m.gain, bkg_err=m.bkg_err[chosen],
     )
 
 

@@ -2,8 +2,15 @@
 
 For bright, isolated, unflagged stars the flux is measured in a grid of
 radii out to the inner edge of the local-background annulus, ``R``.  The
-mean ratio ``f(r) / f(R)`` (weighted: the brightest stars count most)
-gives the correction from every aperture to ``R`` directly from the data.  The small remaining step from ``R`` to
+mean ratio ``f(r) / f(R)`` gives the correction from every aperture to
+``R`` directly from the data.  Each star's ratio is weighted by its own
+expected variance (sky and photon noise of the two nested apertures and of
+the local background) plus a common intrinsic scatter (pixel phase, flat
+field) found from the data, and stars further than three of their own
+standard deviations from the mean are left out: an undetected neighbour
+inside ``R`` raises ``f(R)`` only, and a bright star so contaminated is
+many of its own sigmas off although well inside the population's spread
+(a population-wide clip let such stars pull every factor about 1 % high).  The small remaining step from ``R`` to
 infinity comes from a circular Moffat curve of growth fitted to the median
 curve: the model also accounts for the PSF wing that falls in the
 background annulus and is subtracted with the local background.  A Gaussian
@@ -25,8 +32,8 @@ __all__ = ["ApertureCorrection", "measure_aperture_correction", "moffat_enclosed
 _MIN_STARS = 3
 _GRID_POINTS = 16
 _BETA_RANGE = (1.2, 25.0)
-_OUTLIER_SIGMA = 5.0
-_WEIGHT_CAP_PERCENTILE = 75.0
+_CLIP_LOW, _CLIP_HIGH = 2.0, 3.0
+_CLIP_ITERATIONS = 10
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,9 @@ def measure_aperture_correction(
     radii_px: tuple[float, ...],
     annulus_px: tuple[float, float],
     mask: np.ndarray | None = None,
+    noise: np.ndarray | float = 0.0,
+    gain: float | None = None,
+    bkg_err: np.ndarray | None = None,
 ) -> ApertureCorrection:
     """Measure aperture corrections on the stars at ``x, y``.
 
@@ -105,6 +115,12 @@ def measure_aperture_correction(
         Inner and outer radius of the background annulus (pixels).
     mask : numpy.ndarray or None
         Boolean map of pixels to ignore.
+    noise : numpy.ndarray or float
+        Sky noise per pixel (ADU), for each star's expected ratio error.
+    gain : float, optional
+        e-/ADU for the stars' photon noise (none without it).
+    bkg_err : numpy.ndarray, optional
+        Standard error of each star's local background per pixel.
 
     Returns
     -------
@@ -121,19 +137,23 @@ def measure_aperture_correction(
     reference = float(annulus_px[0])
     grid = np.unique(np.concatenate([np.linspace(0.25 * reference, reference, _GRID_POINTS), radii_px]))
     grid = grid[grid <= reference]
-    fluxes = _fluxes(data_sub, x, y, bkg_local, np.append(grid, radii_px), mask)
-    ref_flux = fluxes[:, grid.size - 1]
+    radii_all = np.append(grid, radii_px)
+    fluxes, variances = _fluxes(data_sub, x, y, bkg_local, radii_all, mask, noise=noise, gain=gain)
+    ref_flux, ref_var = fluxes[:, grid.size - 1], variances[:, grid.size - 1]
     good = ref_flux > 0
     if good.sum() < _MIN_STARS:
         raise PhotometryError("aperture correction: too few stars with positive flux")
     ratios = fluxes[good] / ref_flux[good, None]
-    # sky-limited stars: weight f(R)**2; above the sample's upper quartile their own photons and
-    # per-star systematics (pixel phase, flat field) limit the ratio, so the weight stops growing
-    weights = np.minimum(ref_flux[good], np.percentile(ref_flux[good], _WEIGHT_CAP_PERCENTILE)) ** 2
-    curve, _ = _weighted_ratio(ratios[:, : grid.size], weights)
+    areas = np.pi * radii_all**2
+    sky_err = np.zeros(len(x)) if bkg_err is None else np.nan_to_num(np.asarray(bkg_err, float))
+    ratio_var = _ratio_variance(
+        ratios, variances[good], ref_var[good], ref_flux[good], areas=areas, ref_area=areas[grid.size - 1],
+        bkg_err=sky_err[good],
+    )
+    curve, _ = _weighted_ratio(ratios[:, : grid.size], ratio_var[:, : grid.size])
     alpha, beta = _fit_growth(grid, curve, reference, annulus_px)
     tail = 1.0 / _measured_fraction(reference, alpha, beta, annulus_px)
-    to_reference, spread = _weighted_ratio(ratios[:, grid.size :], weights)
+    to_reference, spread = _weighted_ratio(ratios[:, grid.size :], ratio_var[:, grid.size :])
     factors = tail / to_reference
     errors = factors * spread / to_reference
     return ApertureCorrection(
@@ -148,31 +168,78 @@ def measure_aperture_correction(
     )
 
 
-def _weighted_ratio(ratios: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per column: weighted mean of the ratios within 5 robust sigma of the median, and its error.
+def _ratio_variance(
+    ratios: np.ndarray,
+    variances: np.ndarray,
+    ref_var: np.ndarray,
+    ref_flux: np.ndarray,
+    *,
+    areas: np.ndarray,
+    ref_area: float,
+    bkg_err: np.ndarray,
+) -> np.ndarray:
+    """Return the expected variance of each ``f(r) / f(R)`` (nested apertures share pixels and the sky)."""
+    shared = np.minimum(variances, ref_var[:, None])
+    pixels = variances + ratios**2 * ref_var[:, None] - 2.0 * ratios * shared
+    sky = ((ratios * ref_area - areas[None, :]) * bkg_err[:, None]) ** 2
+    return np.clip(pixels + sky, 0.0, None) / ref_flux[:, None] ** 2
 
-    The noise of ``f(r) / f(R)`` is dominated by the sky in the large
-    aperture, the same for every star, so the weight ``f(R)**2`` is the
-    inverse variance up to a constant.
+
+def _weighted_ratio(ratios: np.ndarray, variances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column: inverse-variance mean of the ratios, clipped in units of each star's own sigma, and its error.
+
+    The variance of a star is its expected one plus an intrinsic scatter
+    common to all stars.  Contamination only lowers a ratio, so the scatter
+    is measured on the high side of the centre (where only noise is) and
+    the low side is clipped harder than the high side.
     """
-    median = np.median(ratios, axis=0)
-    spread = 1.4826 * np.median(np.abs(ratios - median), axis=0)
-    kept = np.abs(ratios - median) <= _OUTLIER_SIGMA * np.maximum(spread, 1e-6)
-    w = weights[:, None] * kept
-    total = w.sum(axis=0)
-    mean = (w * ratios).sum(axis=0) / total
-    error = np.sqrt((w**2 * (ratios - mean) ** 2).sum(axis=0)) / total
-    return mean, error
+    centre = np.median(ratios, axis=0)
+    upper = np.maximum((1.4826 * np.median(np.abs(ratios - centre), axis=0)) ** 2, 1e-30)
+    for _ in range(_CLIP_ITERATIONS):
+        total = np.maximum(variances + _intrinsic_variance(ratios - centre, variances, upper=upper), 1e-30)
+        chi = (ratios - centre) / np.sqrt(total)
+        w = ((chi >= -_CLIP_LOW) & (chi <= _CLIP_HIGH)) / total
+        previous, centre = centre, (w * ratios).sum(axis=0) / w.sum(axis=0)
+        if np.allclose(centre, previous, rtol=0.0, atol=1e-7):
+            break
+    error = np.sqrt((w**2 * (ratios - centre) ** 2).sum(axis=0)) / w.sum(axis=0)
+    return centre, error
+
+
+def _intrinsic_variance(residuals: np.ndarray, variances: np.ndarray, *, upper: np.ndarray) -> np.ndarray:
+    """Return, per column, the common variance making the high-side robust spread of the normalised residuals one."""
+    low_side = residuals <= 0
+
+    def robust_chi(extra: np.ndarray) -> np.ndarray:
+        chi = np.ma.masked_array(residuals / np.sqrt(np.maximum(variances + extra, 1e-30)), mask=low_side)
+        return 1.4826 * np.ma.median(chi, axis=0).filled(0.0)
+
+    low, high = np.zeros_like(upper), upper.copy()
+    for _ in range(30):  # bisection; the robust chi falls as the common variance grows
+        mid = 0.5 * (low + high)
+        above = robust_chi(mid) > 1.0
+        low, high = np.where(above, mid, low), np.where(above, high, mid)
+    return np.where(robust_chi(np.zeros_like(upper)) <= 1.0, 0.0, high)
 
 
 def _fluxes(
-    data: np.ndarray, x: np.ndarray, y: np.ndarray, bkg: np.ndarray, radii: np.ndarray, mask: np.ndarray | None
-) -> np.ndarray:
-    out = np.empty((len(x), radii.size))
+    data: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    bkg: np.ndarray,
+    radii: np.ndarray,
+    mask: np.ndarray | None,
+    *,
+    noise: np.ndarray | float,
+    gain: float | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Background-subtracted sums in each radius and their variances (sky noise map, photon noise)."""
+    out, var = np.empty((len(x), radii.size)), np.empty((len(x), radii.size))
     for k, radius in enumerate(radii):
-        total, _, _ = sep.sum_circle(data, x, y, radius, mask=mask, subpix=0)
+        total, error, _ = sep.sum_circle(data, x, y, radius, err=noise, mask=mask, gain=gain, subpix=0)
         out[:, k] = total - bkg * np.pi * radius**2
-    return out
+        var[:, k] = error**2
+    return out, var
 
 
 def _measured_fraction(
