@@ -42,7 +42,7 @@ __all__ = ["CACHE_FORMAT", "cache_folder", "evict", "load_masters", "masters_key
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 """Bumped whenever the way masters are built changes, so older entries stop matching."""
 
 _KEY = re.compile(r"[0-9a-f]{64}")

@@ -21,6 +21,7 @@ import numpy as np
 
 from rpf.calibration.cache import cache_folder, load_masters, masters_key, store_masters
 from rpf.calibration.combine import combine_stack
+from rpf.calibration.noise import master_noise
 from rpf.calibration.sources import Source, array_sources, file_sources, read_pixels
 from rpf.config import CalibrationConfig, PipelineConfig
 from rpf.errors import CalibrationError
@@ -45,7 +46,11 @@ class MasterFrames:
         2-D float32 flat normalised to median 1 in the central region; NaN
         where the flat is below ``flat_min`` (those pixels are masked).
     info : dict
-        Provenance: frame counts, files, exposure times, parameters, warnings.
+        Provenance: frame counts, files, exposure times, parameters, warnings;
+        and the per-pixel noise of each master (:mod:`rpf.calibration.noise`,
+        None with fewer than two frames): ``bias_noise_adu``,
+        ``dark_rate_noise_adu_s`` and ``flat_noise`` (relative, at the
+        central level).
     """
 
     bias: np.ndarray | None = None
@@ -151,6 +156,7 @@ def _combine_masters(
         frames = _prepared(sources["bias"], pool, lambda source, data: data)
         master_bias = combine_stack(frames, **combine) if frames else None
         info["n_bias"] = len(frames)
+        info["bias_noise_adu"] = _noise(frames, config)
 
         def dark_rate(source: Source, data: np.ndarray) -> np.ndarray:
             level = data - master_bias if master_bias is not None else data
@@ -159,6 +165,7 @@ def _combine_masters(
         frames = _prepared(sources["dark"], pool, dark_rate)
         dark_rate_map = combine_stack(frames, **combine) if frames else None
         info["n_dark"] = len(frames)
+        info["dark_rate_noise_adu_s"] = _noise(frames, config)
         info["dark_exptimes"] = [s.exptime for s in sources["dark"]]
         if dark_rate_map is not None and master_bias is None:
             info["warnings"].append("dark frames used without a bias: the dark rate includes bias/exptime, exact only "
@@ -178,6 +185,7 @@ def _combine_masters(
         frames = _prepared(sources["flat"], pool, normalised_flat)
         info["flat_exptimes"] = [s.exptime for s in sources["flat"]]
         info["n_flat"] = len(frames)
+        info["flat_noise"] = _noise(frames, config)
         master_flat = None
         if frames:
             master_flat = combine_stack(frames, **combine)
@@ -188,6 +196,12 @@ def _combine_masters(
             info["n_flat_masked"] = int(low.sum())
         del frames
     return MasterFrames(bias=master_bias, dark_rate=dark_rate_map, flat=master_flat, info=info)
+
+
+def _noise(frames: Sequence[np.ndarray], config: CalibrationConfig) -> float | None:
+    """Per-pixel noise of the master of ``frames`` (None when it cannot be measured: fewer than two frames)."""
+    value = master_noise(frames, clip_sigma=config.clip_sigma, method=config.combine)
+    return value if np.isfinite(value) else None
 
 
 def build_masters(

@@ -36,15 +36,18 @@ def aperture_photometry(
     rms: np.ndarray | float,
     gain: float,
     mask: np.ndarray | None = None,
+    flat_noise: float = 0.0,
     config: ApertureConfig,
 ) -> QTable:
     """Measure every source in circular apertures of ``config.radii_fwhm`` x FWHM.
 
     Each aperture sum (exact pixel overlap) has a local background removed:
     the sigma-clipped mean of the annulus ``config.annulus_fwhm`` x FWHM.
-    The errors combine the sky noise map (which contains the read noise),
-    the Poisson noise of the source (``gain``), the uncertainty of the
-    annulus mean and that of the aperture correction.  With ``config.aperture_correction`` every flux is
+    The errors combine the sky noise map (which contains the read noise and
+    the master bias and dark noise), the Poisson noise of the source
+    (``gain``), the master flat's noise on the source's own light
+    (``flat_noise``), the uncertainty of the annulus mean and that of the
+    aperture correction.  With ``config.aperture_correction`` every flux is
     multiplied by the curve-of-growth correction measured on bright,
     isolated, unflagged stars, so that it estimates the total flux.
 
@@ -66,6 +69,11 @@ def aperture_photometry(
         pixels are excluded from the sums; ``SATURATED``, ``COSMIC_RAY`` and
         ``BAD_PIXEL`` in the default aperture flag the source), or booleans
         (all treated as ``BAD_PIXEL``).
+    flat_noise : float
+        Relative per-pixel noise of the master flat the image was divided by
+        (``MasterFrames.info["flat_noise"]``): each pixel's light carries
+        that fraction as an error, so a source gains the variance
+        ``flat_noise**2 * sum(pixel**2)`` over its aperture.
     config : ApertureConfig
         Radii, annulus, clipping and aperture-correction switch.
 
@@ -96,6 +104,8 @@ def aperture_photometry(
         raise PhotometryError(f"aperture photometry needs FWHM > 0 and gain > 0, got {fwhm_px} and {gain}")
     if len(sources) == 0:
         raise PhotometryError("aperture photometry: no sources")
+    if not 0.0 <= flat_noise < 1.0:
+        raise PhotometryError(f"aperture photometry needs 0 <= flat_noise < 1, got {flat_noise}")
     image = np.asarray(data_sub)
     if image.ndim != 2:
         raise PhotometryError(f"aperture photometry needs a 2-D image, got shape {image.shape}")
@@ -115,11 +125,16 @@ def aperture_photometry(
     bkg, bkg_err = _sky(clean, x, y, annulus=annulus, bad=bad, noise=noise, fwhm_px=fwhm_px, config=config)
 
     sums, errors = np.empty((len(x), len(radii))), np.empty((len(x), len(radii)))
+    squares = np.square(np.clip(clean, 0.0, None)) if flat_noise > 0 else None
     for k, radius in enumerate(radii):
         total, total_err, _ = sep.sum_circle(clean, x, y, radius, err=noise, mask=bad, gain=gain, subpix=0)
         area = np.pi * radius**2
         sums[:, k] = total - bkg * area
         errors[:, k] = np.sqrt(total_err**2 + (area * bkg_err) ** 2)
+        if squares is not None:
+            light, _, _ = sep.sum_circle(squares, x, y, radius, mask=bad, subpix=0)
+            errors[:, k] = np.hypot(errors[:, k], flat_noise * np.sqrt(np.clip(light, 0.0, None)))
+    del squares
     default = grid.index(float(config.default_radius_fwhm))
     given = sources["flags"] if "flags" in sources.colnames else np.zeros(len(sources))
     flags = np.asarray(given, dtype=np.uint16) | _aperture_flags(
@@ -169,6 +184,7 @@ def aperture_photometry(
     _add_magnitudes(table)
     table["flags"] = flags
     meta = _meta(config, tuple(r * fwhm_px for r in fixed), annulus, fwhm_px, correction, grid)
+    meta["flat_noise"] = float(flat_noise)
     table.meta.update(meta)
     return table
 

@@ -26,10 +26,17 @@ def photometry(state: FrameState, ctx: RunContext) -> FrameState:
         rms=state.background.rms,
         gain=state.frame.meta.gain,
         mask=state.frame.mask,
+        flat_noise=_flat_noise(ctx),
         config=ctx.config.aperture,
     )
     corr = phot.meta.get("aperture_correction", {})
     return state.evolve(phot=phot).note(f"aperture photometry: {len(phot)} sources; corrections {corr}")
+
+
+def _flat_noise(ctx: RunContext) -> float:
+    """Relative per-pixel noise of the master flat the frames were divided by (0 without one, or unknown)."""
+    value = ctx.masters.info.get("flat_noise") if ctx.masters.flat is not None else None
+    return float(value) if value is not None and np.isfinite(value) else 0.0
 
 
 def _had_pointing(state: FrameState, ctx: RunContext) -> bool:
