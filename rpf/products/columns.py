@@ -29,10 +29,18 @@ COLUMNS: dict[str, tuple[str | None, str]] = {
     "ra": ("deg", "right ascension (ICRS); NaN without an astrometric solution"),
     "dec": ("deg", "declination (ICRS); NaN without an astrometric solution"),
     "flux": (_ADU, "background-subtracted counts in the default aperture, corrected to total flux"),
-    "flux_err": (_ADU, "1-sigma error of flux"),
+    "flux_err": (
+        _ADU,
+        "1-sigma error of flux: sky, read and master bias/dark noise, source photons, master-flat noise on the "
+        "source's light, local-background and aperture-correction errors",
+    ),
     "mag_inst": ("mag", "instrumental magnitude -2.5 log10(flux)"),
     "mag": ("mag", "calibrated magnitude in the frame's band; NaN when the frame has no zero point"),
-    "mag_err": ("mag", "1-sigma error of mag, zero-point error included"),
+    "mag_err": (
+        "mag",
+        "1-sigma error of mag: flux_err plus the calibration error at the source (zero point, colour term, "
+        "spatial terms)",
+    ),
     "snr": (None, "signal-to-noise ratio flux / flux_err"),
     "flags": (None, "SourceFlag bits (docs/flags.md)"),
     "a": ("pix", "semi-major axis of the isophotal shape"),
