@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from accuracy_breakdown import COMPONENTS, breakdown, component_stats
 from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture, aperture_photometry
 from scipy.spatial import cKDTree
 
@@ -48,7 +49,7 @@ from rpf.calibration import build_masters, calibrate
 from rpf.config import PipelineConfig
 from rpf.flags import SourceFlag
 from rpf.io import load_frame
-from rpf.pipeline import RunContext, process_frame
+from rpf.pipeline import RunContext, frame_pixels, process_frame
 from rpf.simulate import crowded_field, write_crowded_field
 from rpf.simulate.psf import PsfModel, render_stars
 
@@ -215,6 +216,11 @@ def evaluate(crowded, result, masters, image: np.ndarray) -> dict[str, Any]:
         error = np.asarray(phot[err], float)[rows]
         methods[name] = {"bins": bin_stats(diff, expected, error, snr, reference=diff_pu)}
     methods["photutils_true_positions"] = {"bins": bin_stats(diff_pu, expected, err_pu, snr)}
+    parts = breakdown(
+        truth=truth, stars=chosen, phot=phot, rows=rows, pixels=frame_pixels(result), masters=masters,
+        raw=np.asarray(crowded.sim.raw, np.float64), clip_sigma=PipelineConfig().aperture.annulus_clip_sigma,
+    )
+    methods["rpf_mag"]["components"] = component_stats(parts, expected, snr, BINS)
     return {
         "n_stars_compared": int(rows.size),
         "n_detections": len(phot),
@@ -239,6 +245,14 @@ def _print(name: str, report: dict[str, Any]) -> None:
                 f"{method:26s} {b['snr_bin']:>8s} {b['n']:5d} {bias:>8s} {rel:>8s} "
                 f"{b['scatter_ratio']:9.3f} {b['chi']:6.3f}"
             )
+    names = (*COMPONENTS, "total", "closure")
+    print("rpf_mag components, scatter / photon noise (median mag):")
+    print(f"{'SNR':>8s} " + " ".join(f"{n[:13]:>17s}" for n in names))
+    for b in report["methods"]["rpf_mag"].get("components", []):
+        print(f"{b['snr_bin']:>8s} " + " ".join(
+            f"{b[n]['scatter_ratio']:6.3f} ({b[n]['median']:+.4f})" if b[n]["median"] is not None else f"{'-':>17s}"
+            for n in names
+        ))
 
 
 def summary(reports: dict[str, Any]) -> dict[str, Any]:
@@ -255,7 +269,23 @@ def summary(reports: dict[str, Any]) -> dict[str, Any]:
                 entry[key] = float(np.median(got)) if got else None
             rows.append(entry)
         out[method] = rows
+    parts = [r["methods"]["rpf_mag"]["components"] for r in reports.values() if "components" in r["methods"]["rpf_mag"]]
+    if parts:
+        rows = []
+        for k in range(len(BINS)):
+            entry = {"snr_bin": parts[0][k]["snr_bin"]}
+            for name in (*COMPONENTS, "total", "closure"):
+                entry[name] = {
+                    key: _median([p[k][name][key] for p in parts]) for key in ("median", "scatter_ratio")
+                }
+            rows.append(entry)
+        out["rpf_mag_components"] = rows
     return out
+
+
+def _median(values: list) -> float | None:
+    got = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.median(got)) if got else None
 
 
 def main() -> None:
