@@ -15,6 +15,7 @@ from rpf.flags import UNRELIABLE, SourceFlag
 from rpf.photometry.extended import extended_sources
 from rpf.photometry.growth import ApertureCorrection, measure_aperture_correction
 from rpf.photometry.optimal import OPTIMAL_RADII_FWHM, best_snr_choice
+from rpf.photometry.phase import phase_corrections
 from rpf.photometry.sky import local_background, neighbour_cover, neighbour_mask_radius
 
 __all__ = ["aperture_photometry"]
@@ -140,9 +141,9 @@ def aperture_photometry(
     flags = np.asarray(given, dtype=np.uint16) | _aperture_flags(
         pixel_flags, x, y, radius=radii[default], edge_radius=max(radii), outer=annulus[1]
     )
-    measured = _Measured(clean, x, y, bkg, bkg_err, bad, noise, gain)
+    measured = _Measured(clean, x, y, bkg, bkg_err, bad, noise, gain, flat_noise)
     correction = _correction(measured, flags, sums[:, default], errors[:, default], radii, annulus, config)
-    fluxes, flux_errors = _corrected(sums, errors, correction)
+    fluxes, flux_errors = _corrected(sums, errors, correction, x, y)
     small, large = grid.index(_CONCENTRATION_FWHM[0]), grid.index(_CONCENTRATION_FWHM[1])
     extended, concentration = extended_sources(
         fluxes[:, small], flux_errors[:, small], fluxes[:, large], flux_errors[:, large],
@@ -152,7 +153,7 @@ def aperture_photometry(
     if np.any(extended & (flags == 0)):  # galaxies may have entered the curve of growth: measure it again
         flags = np.where(extended, flags | np.uint16(SourceFlag.EXTENDED), flags).astype(np.uint16)
         correction = _correction(measured, flags, sums[:, default], errors[:, default], radii, annulus, config)
-        fluxes, flux_errors = _corrected(sums, errors, correction)
+        fluxes, flux_errors = _corrected(sums, errors, correction, x, y)
     flags = np.where(extended, flags | np.uint16(SourceFlag.EXTENDED), flags).astype(np.uint16)
     factors, factor_errors = np.asarray(correction.factors), np.asarray(correction.errors)
 
@@ -170,7 +171,7 @@ def aperture_photometry(
             sum_errors=errors,
             areas=np.pi * np.asarray(radii) ** 2,
             factors=factors,
-            factor_errors=factor_errors,
+            factor_errors=np.hypot(factor_errors, factors * np.asarray(correction.scatter)),
             bkg_err=bkg_err,
             gain=gain,
             candidates=np.isin(grid, OPTIMAL_RADII_FWHM),
@@ -189,10 +190,17 @@ def aperture_photometry(
     return table
 
 
-def _corrected(sums: np.ndarray, errors: np.ndarray, correction: ApertureCorrection) -> tuple[np.ndarray, np.ndarray]:
-    """Aperture-corrected fluxes and errors (the correction's own error included)."""
+def _corrected(
+    sums: np.ndarray, errors: np.ndarray, correction: ApertureCorrection, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Phase- and aperture-corrected fluxes and errors (the correction's error and star-to-star scatter included)."""
+    phase = phase_corrections(
+        x, y, radii_px=correction.radii_px, alpha=correction.moffat_alpha_px, beta=correction.moffat_beta
+    )
+    sums, errors = sums * phase, errors * phase
     factors, factor_errors = np.asarray(correction.factors), np.asarray(correction.errors)
-    return sums * factors, np.hypot(errors, factor_errors / factors * sums) * factors
+    relative = np.hypot(factor_errors / factors, np.asarray(correction.scatter))
+    return sums * factors, np.hypot(errors, relative * sums) * factors
 
 
 def _sky(
@@ -275,6 +283,7 @@ class _Measured(NamedTuple):
     bad: np.ndarray
     noise: np.ndarray | float
     gain: float
+    flat_noise: float
 
 
 def _correction(
@@ -302,12 +311,13 @@ def _correction(
             tail_factor=1.0,
             moffat_alpha_px=float("nan"),
             moffat_beta=float("nan"),
+            scatter=(0.0,) * len(radii),
         )
     chosen = chosen[np.argsort(snr[chosen])[::-1][:_APCOR_MAX_STARS]]
     m = measured
     return measure_aperture_correction(
         m.image, m.x[chosen], m.y[chosen], bkg_local=m.bkg[chosen], radii_px=radii, annulus_px=annulus,
-        mask=m.bad, noise=m.noise, gain=m.gain, bkg_err=m.bkg_err[chosen],
+        mask=m.bad, noise=m.noise, gain=m.gain, bkg_err=m.bkg_err[chosen], flat_noise=m.flat_noise,
     )
 
 
@@ -348,4 +358,5 @@ def _meta(
         "aperture_correction_n_stars": correction.n_stars,
         "aperture_correction_applied": correction.n_stars > 0,
         "aperture_correction_tail": correction.tail_factor,
+        "aperture_correction_scatter": dict(zip(grid, correction.scatter, strict=True)),
     }

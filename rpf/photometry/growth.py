@@ -26,6 +26,7 @@ import sep
 from scipy.optimize import least_squares
 
 from rpf.errors import PhotometryError
+from rpf.photometry.phase import phase_corrections
 
 __all__ = ["ApertureCorrection", "measure_aperture_correction", "moffat_enclosed"]
 
@@ -56,6 +57,11 @@ class ApertureCorrection:
         Model correction from ``R`` to total flux.
     moffat_alpha_px, moffat_beta : float
         Parameters of the fitted curve of growth.
+    scatter : tuple of float
+        Relative star-to-star scatter of the flux in each radius beyond the
+        expected noise (mostly the pixel phase: how much of a sharp star a
+        small circle on pixels holds depends on where in its pixel the star
+        falls); a per-star error, 0 without a measured correction.
     """
 
     radii_px: tuple[float, ...]
@@ -66,6 +72,7 @@ class ApertureCorrection:
     tail_factor: float
     moffat_alpha_px: float
     moffat_beta: float
+    scatter: tuple[float, ...] = ()
 
 
 def moffat_enclosed(radius: np.ndarray, alpha: float, beta: float) -> np.ndarray:
@@ -98,6 +105,7 @@ def measure_aperture_correction(
     noise: np.ndarray | float = 0.0,
     gain: float | None = None,
     bkg_err: np.ndarray | None = None,
+    flat_noise: float = 0.0,
 ) -> ApertureCorrection:
     """Measure aperture corrections on the stars at ``x, y``.
 
@@ -121,6 +129,8 @@ def measure_aperture_correction(
         e-/ADU for the stars' photon noise (none without it).
     bkg_err : numpy.ndarray, optional
         Standard error of each star's local background per pixel.
+    flat_noise : float
+        Relative per-pixel noise of the master flat (on the stars' light).
 
     Returns
     -------
@@ -138,7 +148,9 @@ def measure_aperture_correction(
     grid = np.unique(np.concatenate([np.linspace(0.25 * reference, reference, _GRID_POINTS), radii_px]))
     grid = grid[grid <= reference]
     radii_all = np.append(grid, radii_px)
-    fluxes, variances = _fluxes(data_sub, x, y, bkg_local, radii_all, mask, noise=noise, gain=gain)
+    fluxes, variances = _fluxes(
+        data_sub, x, y, bkg_local, radii_all, mask, noise=noise, gain=gain, flat_noise=flat_noise
+    )
     ref_flux, ref_var = fluxes[:, grid.size - 1], variances[:, grid.size - 1]
     good = ref_flux > 0
     if good.sum() < _MIN_STARS:
@@ -150,12 +162,16 @@ def measure_aperture_correction(
         ratios, variances[good], ref_var[good], ref_flux[good], areas=areas, ref_area=areas[grid.size - 1],
         bkg_err=sky_err[good],
     )
-    curve, _ = _weighted_ratio(ratios[:, : grid.size], ratio_var[:, : grid.size])
+    curve, _, _ = _weighted_ratio(ratios[:, : grid.size], ratio_var[:, : grid.size])
     alpha, beta = _fit_growth(grid, curve, reference, annulus_px)
     tail = 1.0 / _measured_fraction(reference, alpha, beta, annulus_px)
-    to_reference, spread = _weighted_ratio(ratios[:, grid.size :], ratio_var[:, grid.size :])
+    # each star's sums at its own pixel phase, brought to the phase average the photometry applies
+    phase = phase_corrections(x[good], y[good], radii_px=tuple(radii_all), alpha=alpha, beta=beta)
+    ratios = ratios * phase / phase[:, grid.size - 1 : grid.size]
+    to_reference, spread, intrinsic = _weighted_ratio(ratios[:, grid.size :], ratio_var[:, grid.size :])
     factors = tail / to_reference
     errors = factors * spread / to_reference
+    scatter = np.sqrt(intrinsic) / to_reference
     return ApertureCorrection(
         radii_px=tuple(float(r) for r in radii_px),
         factors=tuple(float(f) for f in factors),
@@ -165,6 +181,7 @@ def measure_aperture_correction(
         tail_factor=float(tail),
         moffat_alpha_px=float(alpha),
         moffat_beta=float(beta),
+        scatter=tuple(float(v) for v in scatter),
     )
 
 
@@ -185,8 +202,8 @@ def _ratio_variance(
     return np.clip(pixels + sky, 0.0, None) / ref_flux[:, None] ** 2
 
 
-def _weighted_ratio(ratios: np.ndarray, variances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per column: inverse-variance mean of the ratios, clipped in units of each star's own sigma, and its error.
+def _weighted_ratio(ratios: np.ndarray, variances: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column: inverse-variance mean of the ratios clipped in each star's own sigma, its error, the common variance.
 
     The variance of a star is its expected one plus an intrinsic scatter
     common to all stars.  Contamination only lowers a ratio, so the scatter
@@ -196,14 +213,15 @@ def _weighted_ratio(ratios: np.ndarray, variances: np.ndarray) -> tuple[np.ndarr
     centre = np.median(ratios, axis=0)
     upper = np.maximum((1.4826 * np.median(np.abs(ratios - centre), axis=0)) ** 2, 1e-30)
     for _ in range(_CLIP_ITERATIONS):
-        total = np.maximum(variances + _intrinsic_variance(ratios - centre, variances, upper=upper), 1e-30)
+        intrinsic = _intrinsic_variance(ratios - centre, variances, upper=upper)
+        total = np.maximum(variances + intrinsic, 1e-30)
         chi = (ratios - centre) / np.sqrt(total)
         w = ((chi >= -_CLIP_LOW) & (chi <= _CLIP_HIGH)) / total
         previous, centre = centre, (w * ratios).sum(axis=0) / w.sum(axis=0)
         if np.allclose(centre, previous, rtol=0.0, atol=1e-7):
             break
     error = np.sqrt((w**2 * (ratios - centre) ** 2).sum(axis=0)) / w.sum(axis=0)
-    return centre, error
+    return centre, error, intrinsic
 
 
 def _intrinsic_variance(residuals: np.ndarray, variances: np.ndarray, *, upper: np.ndarray) -> np.ndarray:
@@ -232,13 +250,17 @@ def _fluxes(
     *,
     noise: np.ndarray | float,
     gain: float | None,
+    flat_noise: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Background-subtracted sums in each radius and their variances (sky noise map, photon noise)."""
+    """Background-subtracted sums in each radius and their variances (sky noise map, photons, master flat)."""
     out, var = np.empty((len(x), radii.size)), np.empty((len(x), radii.size))
+    squares = np.square(np.clip(data, 0.0, None)) if flat_noise > 0 else None
     for k, radius in enumerate(radii):
         total, error, _ = sep.sum_circle(data, x, y, radius, err=noise, mask=mask, gain=gain, subpix=0)
         out[:, k] = total - bkg * np.pi * radius**2
         var[:, k] = error**2
+        if squares is not None:
+            var[:, k] += flat_noise**2 * sep.sum_circle(squares, x, y, radius, mask=mask, subpix=0)[0]
     return out, var
 
 

@@ -64,7 +64,7 @@ def best_snr_choice(
     sky_var = np.clip(np.asarray(sum_errors, float) ** 2 - np.clip(sums, 0.0, None) / gain, 0.0, None)
     local = (np.asarray(areas, float)[None, :] * np.nan_to_num(np.asarray(bkg_err, float))[:, None]) ** 2
     c, dc = np.asarray(factors, float)[None, :], np.asarray(factor_errors, float)[None, :]
-    variance = c * flux / gain + c**2 * (sky_var + local) + (dc * flux) ** 2
+    variance = c * flux / gain + c**2 * (sky_var + local) + (dc / c * flux) ** 2
     variance = np.where(np.asarray(candidates, bool)[None, :], variance, np.inf)
     faint = np.where(candidates, c[0] ** 2 * np.asarray(areas, float), np.inf)
     choice = np.argmin(np.where(np.isfinite(variance), variance, np.inf), axis=1)
