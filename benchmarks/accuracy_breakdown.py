@@ -17,8 +17,8 @@ additive terms (relative flux, reported in magnitudes):
 - ``centroid``: the noise-free measurement at the measured minus the true position;
 - ``crowding``: neighbours in the aperture and the annulus (the noise-free
   frame minus the star alone, at the true position);
-- ``aperture``: the star alone, noise-free, at its true position: pixel
-  phase and the aperture correction's scale.
+- ``aperture``: the star alone, noise-free, at its true position: what the
+  pixel-phase correction leaves and the aperture correction's scale.
 
 The terms add up to the total (``closure`` is the remainder: a check).
 """
@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import sep
 
+from rpf.photometry.phase import phase_corrections
 from rpf.photometry.sky import local_background, neighbour_cover, neighbour_mask_radius
 from rpf.simulate.psf import PsfModel, render_stars
 
@@ -66,7 +67,8 @@ def _alone(psf: PsfModel, x: np.ndarray, y: np.ndarray, flux: np.ndarray, radius
     out = np.empty(len(x))
     for k in range(len(x)):
         cx, cy = half + (x[k] - np.rint(x[k])), half + (y[k] - np.rint(y[k]))
-        stamp, _ = render_stars(shape=(size, size), x=[cx], y=[cy], flux=[1.0], psf=psf, tol_fraction=1e-7)
+        stamp, _ = render_stars(shape=(size, size), x=[cx], y=[cy], flux=[1.0], psf=psf, tol_fraction=1e-7,
+                                 tol_adu=1e-12)
         r = np.hypot(xx - np.rint(cx), yy - np.rint(cy))
         sky = stamp[(r >= annulus[0]) & (r <= annulus[1])].mean()
         total = sep.sum_circle(np.ascontiguousarray(stamp, np.float32), [cx], [cy], radius[k], subpix=0)[0][0]
@@ -119,8 +121,12 @@ def breakdown(
     chosen = np.asarray(phot["flux_radius_fwhm"], float)[rows]
     radius = chosen * fwhm
     area = np.pi * radius**2
-    factor = np.array([factors[c] for c in chosen])
     xm, ym = np.asarray(phot["x"], float)[rows], np.asarray(phot["y"], float)[rows]
+    alpha, beta = meta.get("aperture_correction_moffat", (np.nan, np.nan))
+    grid = sorted(factors)
+    phase = phase_corrections(xm, ym, radii_px=tuple(g * fwhm for g in grid), alpha=alpha, beta=beta)
+    # the pipeline's factor for each star: the aperture correction of its radius times its pixel-phase correction
+    factor = np.array([factors[c] for c in chosen]) * phase[np.arange(len(rows)), [grid.index(c) for c in chosen]]
     xt, yt = np.asarray(stars["x"], float), np.asarray(stars["y"], float)
     background = np.asarray(pixels.background, np.float64)
     meta["noise"] = float(np.nanmedian(pixels.background_rms)) if pixels.background_rms is not None else 1.0

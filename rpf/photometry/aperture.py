@@ -171,7 +171,7 @@ def aperture_photometry(
             sum_errors=errors,
             areas=np.pi * np.asarray(radii) ** 2,
             factors=factors,
-            factor_errors=np.hypot(factor_errors, factors * np.asarray(correction.scatter)),
+            factor_errors=factor_errors,
             bkg_err=bkg_err,
             gain=gain,
             candidates=np.isin(grid, OPTIMAL_RADII_FWHM),
@@ -193,14 +193,13 @@ def aperture_photometry(
 def _corrected(
     sums: np.ndarray, errors: np.ndarray, correction: ApertureCorrection, x: np.ndarray, y: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Phase- and aperture-corrected fluxes and errors (the correction's error and star-to-star scatter included)."""
+    """Phase- and aperture-corrected fluxes and errors (the correction's own error included)."""
     phase = phase_corrections(
         x, y, radii_px=correction.radii_px, alpha=correction.moffat_alpha_px, beta=correction.moffat_beta
     )
     sums, errors = sums * phase, errors * phase
     factors, factor_errors = np.asarray(correction.factors), np.asarray(correction.errors)
-    relative = np.hypot(factor_errors / factors, np.asarray(correction.scatter))
-    return sums * factors, np.hypot(errors, relative * sums) * factors
+    return sums * factors, np.hypot(errors, factor_errors / factors * sums) * factors
 
 
 def _sky(
@@ -359,4 +358,5 @@ def _meta(
         "aperture_correction_applied": correction.n_stars > 0,
         "aperture_correction_tail": correction.tail_factor,
         "aperture_correction_scatter": dict(zip(grid, correction.scatter, strict=True)),
+        "aperture_correction_moffat": [correction.moffat_alpha_px, correction.moffat_beta],
     }

@@ -58,10 +58,11 @@ class ApertureCorrection:
     moffat_alpha_px, moffat_beta : float
         Parameters of the fitted curve of growth.
     scatter : tuple of float
-        Relative star-to-star scatter of the flux in each radius beyond the
-        expected noise (mostly the pixel phase: how much of a sharp star a
-        small circle on pixels holds depends on where in its pixel the star
-        falls); a per-star error, 0 without a measured correction.
+        Relative star-to-star scatter of ``f(r) / f(R)`` beyond the expected
+        noise, after the pixel-phase correction (a diagnostic of the curve
+        of growth: in crowded fields it is mostly neighbours' light between
+        ``r`` and ``R``, which is not an error of ``f(r)``); 0 without a
+        measured correction.
     """
 
     radii_px: tuple[float, ...]
