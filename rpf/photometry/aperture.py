@@ -12,6 +12,7 @@ from scipy.spatial import cKDTree
 from rpf.config import ApertureConfig
 from rpf.errors import PhotometryError
 from rpf.flags import UNRELIABLE, SourceFlag
+from rpf.photometry.confusion import empty_aperture_variance
 from rpf.photometry.extended import extended_sources
 from rpf.photometry.growth import ApertureCorrection, measure_aperture_correction
 from rpf.photometry.optimal import OPTIMAL_RADII_FWHM, best_snr_choice
@@ -45,7 +46,9 @@ def aperture_photometry(
     Each aperture sum (exact pixel overlap) has a local background removed:
     the sigma-clipped mean of the annulus ``config.annulus_fwhm`` x FWHM.
     The errors combine the sky noise map (which contains the read noise and
-    the master bias and dark noise), the Poisson noise of the source
+    the master bias and dark noise), the extra variance of empty apertures
+    between the sources (confusion noise of undetected stars,
+    :mod:`rpf.photometry.confusion`), the Poisson noise of the source
     (``gain``), the master flat's noise on the source's own light
     (``flat_noise``), the uncertainty of the annulus mean and that of the
     aperture correction.  With ``config.aperture_correction`` every flux is
@@ -123,7 +126,10 @@ def aperture_photometry(
     grid = tuple(sorted(set(fixed) | set(OPTIMAL_RADII_FWHM) | set(_CONCENTRATION_FWHM)))
     radii = tuple(f * fwhm_px for f in grid)
     annulus = (config.annulus_fwhm[0] * fwhm_px, config.annulus_fwhm[1] * fwhm_px)
-    bkg, bkg_err = _sky(clean, x, y, annulus=annulus, bad=bad, noise=noise, fwhm_px=fwhm_px, config=config)
+    bkg, bkg_err, cover = _sky(clean, x, y, annulus=annulus, bad=bad, noise=noise, fwhm_px=fwhm_px, config=config)
+    confusion = empty_aperture_variance(clean, radii_px=radii, cover=cover, bad=bad, noise=noise, annulus_px=annulus,
+                                        clip_sigma=config.annulus_clip_sigma)
+    del cover
 
     sums, errors = np.empty((len(x), len(radii))), np.empty((len(x), len(radii)))
     squares = np.square(np.clip(clean, 0.0, None)) if flat_noise > 0 else None
@@ -131,7 +137,7 @@ def aperture_photometry(
         total, total_err, _ = sep.sum_circle(clean, x, y, radius, err=noise, mask=bad, gain=gain, subpix=0)
         area = np.pi * radius**2
         sums[:, k] = total - bkg * area
-        errors[:, k] = np.sqrt(total_err**2 + (area * bkg_err) ** 2)
+        errors[:, k] = np.sqrt(total_err**2 + (area * bkg_err) ** 2 + confusion[k])
         if squares is not None:
             light, _, _ = sep.sum_circle(squares, x, y, radius, mask=bad, subpix=0)
             errors[:, k] = np.hypot(errors[:, k], flat_noise * np.sqrt(np.clip(light, 0.0, None)))
@@ -186,6 +192,7 @@ def aperture_photometry(
     table["flags"] = flags
     meta = _meta(config, tuple(r * fwhm_px for r in fixed), annulus, fwhm_px, correction, grid)
     meta["flat_noise"] = float(flat_noise)
+    meta["confusion_variance"] = dict(zip(grid, (float(v) for v in confusion), strict=True))
     table.meta.update(meta)
     return table
 
@@ -212,8 +219,8 @@ def _sky(
     noise: np.ndarray | float,
     fwhm_px: float,
     config: ApertureConfig,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Local sky with every other detection masked; the plain annulus where too few pixels remain."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local sky with every other detection masked (the plain annulus where too few pixels remain); the cover map."""
     rough, _, _ = sep.sum_circle(image, x, y, 2.0 * fwhm_px, mask=bad, subpix=0)
     level = float(np.nanmedian(noise)) if np.ndim(noise) else float(noise)
     own = neighbour_mask_radius(rough, fwhm_px=fwhm_px, noise=level)
@@ -226,7 +233,7 @@ def _sky(
         bkg[lost], bkg_err[lost], _ = local_background(
             image, x[lost], y[lost], annulus_px=annulus, bad=bad, clip_sigma=config.annulus_clip_sigma
         )
-    return bkg, bkg_err
+    return bkg, bkg_err, cover
 
 
 def _pixel_flags(finite: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
