@@ -166,7 +166,7 @@ def test_calibrated_pixels_remeasure_the_catalogue(eager, demo):
     sources = QTable({name: np.asarray(phot[name]) for name in ("id", "x", "y", "flags")})
     again = aperture_photometry(pixels.image - pixels.background, sources, fwhm_px=result.metadata["fwhm_px"],
                                 rms=pixels.background_rms, gain=pixels.header["GAIN"], mask=pixels.mask,
-                                config=config.aperture)
+                                flat_noise=phot.meta["flat_noise"], config=config.aperture)
     step = fits.getheader(result.products["calibrated"], "BACKGROUND")["BKGSTEP"]
     assert step == pytest.approx(result.metadata["background_rms"] / 1024)
     # the maps are stored to 1/2048 of the sky noise: every flux and local sky within 1 % of its error
