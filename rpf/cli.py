@@ -34,6 +34,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--psf", action="store_true", help="PSF photometry as well as aperture photometry")
     p.add_argument("--manual-wcs", action="store_true", help="use --ra/--dec/--pixel-scale as the WCS itself")
     p.add_argument("--eager", action="store_true", help="run in this process without Dask (debugging)")
+    p.add_argument("--force", action="store_true",
+                   help="recompute every frame (default: reuse the results in --out whose provenance matches)")
     follow = p.add_argument_group("follow-up (docs/transients.md)")
     follow.add_argument("--target", action="append", default=[], metavar="RA,DEC[,NAME]",
                         help="a target measured in every frame (repeatable): a position, a SIMBAD or "
@@ -120,7 +122,8 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
         A bad configuration file or option, or a missing calibration file.
     """
     request = RunRequest(science=tuple(args.science), out_dir=args.out, bias=tuple(args.bias),
-                         dark=tuple(args.dark), flat=tuple(args.flat), config=config_from_args(args))
+                         dark=tuple(args.dark), flat=tuple(args.flat), config=config_from_args(args),
+                         reuse=not getattr(args, "force", False))
     return request.validate()
 
 
@@ -205,6 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except RPFError as exc:
         print(f"rpf: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rpf: interrupted", file=sys.stderr)
         return 2
     parser.error(f"unknown command {args.command}")
     return 2

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -65,8 +69,10 @@ class ProgressPrinter:
         elif kind == "run_finished":
             if self.tty:
                 self.stream.write("\n")
+            cancelled = f", {event.n_cancelled} cancelled" if event.n_cancelled else ""
+            reused = f", {event.n_reused} reused" if event.n_reused else ""
             self._line(
-                f"rpf: finished {event.n_ok}/{event.n_frames} frames ok, {event.n_failed} failed "
+                f"rpf: finished {event.n_ok}/{event.n_frames} frames ok{reused}, {event.n_failed} failed{cancelled} "
                 f"in {event.seconds:.1f} s; summary {event.summary_csv}"
             )
             for fit in event.extinction:
@@ -78,6 +84,10 @@ class ProgressPrinter:
                 self._line(f"rpf: {message}")
             if event.timings:
                 self._line(f"rpf: time: {describe_timings(event.timings)}")
+
+    def note(self, text: str) -> None:
+        """Print one message line."""
+        self._line(text, error=True)
 
     def _line(self, text: str, *, error: bool = False) -> None:
         if self.tty:
@@ -105,21 +115,57 @@ def run_with_progress(request: RunRequest, *, eager: bool = False, stack: bool =
     stack : bool
         Co-add the frames and process the stack too (in this process).
 
+    Ctrl-C (SIGINT) cancels the unfinished frames: the run still writes the
+    summary and the manifest of what finished, and the status is 2; a
+    second Ctrl-C aborts at once (status 2, see :func:`rpf.cli.main`).
+
     Returns
     -------
     int
-        0 when every frame succeeded, 2 when any failed.
+        0 when every frame succeeded, 2 when any failed or was cancelled.
     """
-    from rpf.pipeline import run, run_eager
+    from rpf.pipeline import run_eager, start_run
     from rpf.pipeline.stacking import stack_eager
 
     printer = ProgressPrinter(len(request.science) + (1 if stack else 0))
-    runner = stack_eager if stack else run_eager if eager else run
+    cancel = threading.Event()
+    handle = None
+    if stack:
+        events = stack_eager(request)
+    elif eager:
+        events = run_eager(request, cancel=cancel)
+    else:
+        handle = start_run(request)
+        events = handle.events()
+
+    def interrupted(signum: int, frame: object) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        if handle is not None:
+            handle.cancel()
+        printer.note("rpf: interrupted: cancelling the unfinished frames, writing the summary of the finished ones "
+                     "(Ctrl-C again to abort)")
+
     finished = None
-    for event in runner(request):
-        printer(event)
-        if event.kind == "run_finished":
-            finished = event
+    with _sigint(interrupted):
+        for event in events:
+            printer(event)
+            if event.kind == "run_finished":
+                finished = event
     if finished is not None and finished.timings:
         write_atomic(Path(request.out_dir) / "run_timings.json", json.dumps(finished.timings, indent=1) + "\n")
     return 0 if finished is not None and finished.ok else 2
+
+
+@contextlib.contextmanager
+def _sigint(handler: Callable[[int, object], None]) -> Iterator[None]:
+    """Handle Ctrl-C with ``handler`` (in the main thread only: elsewhere signals cannot be handled)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

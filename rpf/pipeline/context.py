@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +10,7 @@ from typing import Any
 from rpf.calibration import MasterFrames
 from rpf.config import PipelineConfig
 from rpf.errors import RPFError
+from rpf.io import frame_stem
 
 __all__ = ["RunContext", "make_context"]
 
@@ -24,6 +25,10 @@ class RunContext:
     steps (:func:`~rpf.pipeline.transient_steps.transient_context`).
     ``masters_error`` holds why the masters could not be built: every frame
     of the run then fails in its ``calibrate`` step with that message.
+    ``stems`` maps each frame to its product stem (:func:`rpf.pipeline.stems.product_stems`),
+    ``provenance`` each frame to its step hashes (:mod:`rpf.pipeline.provenance`);
+    with ``checkpoints`` a frame's state is saved after the steps of
+    :data:`rpf.pipeline.checkpoint.CHECKPOINTS`.
     """
 
     config: PipelineConfig = field(default_factory=PipelineConfig)
@@ -32,6 +37,13 @@ class RunContext:
     targets: tuple = ()
     template: Any = None
     masters_error: str | None = None
+    stems: Mapping[str, str] = field(default_factory=dict)
+    provenance: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    checkpoints: bool = False
+
+    def stem(self, path: str) -> str:
+        """Return the product stem of a frame of the run (its file name's stem unless inputs collide)."""
+        return self.stems.get(path) or frame_stem(path)
 
 
 def make_context(
@@ -42,6 +54,9 @@ def make_context(
     dark: Sequence[str],
     flat: Sequence[str],
     threads: int | None = None,
+    stems: Mapping[str, str] | None = None,
+    provenance: Mapping[str, Mapping[str, str]] | None = None,
+    checkpoints: bool = False,
 ) -> RunContext:
     """Build the run context with the master calibration frames (once per run, eager or as a Dask task).
 
@@ -65,4 +80,5 @@ def make_context(
     from rpf.pipeline.transient_steps import transient_context
 
     return RunContext(config=config, masters=masters, out_dir=Path(out_dir), masters_error=error,
+                      stems=dict(stems or {}), provenance=dict(provenance or {}), checkpoints=checkpoints,
                       **transient_context(config))

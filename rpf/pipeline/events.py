@@ -76,7 +76,11 @@ class FrameStarted(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class StageDone(Event):
-    """One stage of one frame finished (``failed`` when it recorded an error)."""
+    """One stage of one frame finished (``failed`` when it recorded an error).
+
+    ``reused`` when the stage was not computed: its result came from an
+    earlier run with the same provenance (``seconds`` is then 0).
+    """
 
     kind: ClassVar[str] = "stage_done"
     path: str
@@ -84,6 +88,7 @@ class StageDone(Event):
     stage: str
     seconds: float | None = None
     failed: bool = False
+    reused: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,6 +175,9 @@ class RunFinished(Event):
     (:meth:`rpf.pipeline.timings.RunClock.to_dict`: cluster start, submission,
     masters and whether the cache answered, per-frame waiting, stages,
     products and return, the run's own products, the cluster's shutdown).
+    ``n_reused`` counts the frames whose products were reused whole;
+    ``manifest`` is the run's ``manifest.json``
+    (:func:`rpf.pipeline.outputs.write_manifest`).
     """
 
     kind: ClassVar[str] = "run_finished"
@@ -185,6 +193,8 @@ class RunFinished(Event):
     extinction: tuple[dict[str, Any], ...] = ()
     messages: tuple[str, ...] = ()
     timings: dict[str, Any] = field(default_factory=dict)
+    n_reused: int = 0
+    manifest: str | None = None
 
     @property
     def ok(self) -> bool:

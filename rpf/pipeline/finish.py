@@ -8,17 +8,22 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from rpf.atomic import write_atomic
 from rpf.config import TransientsConfig
 from rpf.errors import PhotometryError
+from rpf.io import frame_stem
 from rpf.lightcurves import FramePhotometry, build_lightcurves, write_lightcurves_csv
 from rpf.night import night_quality, write_night_quality_csv
 from rpf.pipeline.events import RunFinished
 from rpf.pipeline.extinction import fit_night_extinction, write_extinction_json
+from rpf.pipeline.outputs import utc_now, write_manifest
 from rpf.pipeline.state import FrameResult
 from rpf.pipeline.summary import write_run_summary
+from rpf.products import write_metadata_json
 from rpf.skymatch import match_radius_arcsec as radius_rule
 
 __all__ = ["MAX_MATCH_RADIUS_ARCSEC", "MIN_MATCH_RADIUS_ARCSEC", "failed_result", "finish_run", "match_radius_arcsec"]
@@ -29,9 +34,11 @@ MAX_MATCH_RADIUS_ARCSEC = 10.0
 """Largest radius (arcsec) for cross-identifying stars between frames."""
 
 
-def failed_result(path: str, message: str, status: str = "failed") -> FrameResult:
-    """Return the result of a frame that never produced one (crashed or cancelled)."""
+def failed_result(path: str, message: str, status: str = "failed", *, worker_lost: bool = False) -> FrameResult:
+    """Return the result of a frame that never produced one (crashed, lost with its worker, or cancelled)."""
     meta = {"frame": Path(path).name, "path": path, "status": status, "error": message}
+    if worker_lost:
+        meta["worker_lost"] = True
     return FrameResult(path=path, status=status, metadata=meta, error=message)
 
 
@@ -80,6 +87,9 @@ def finish_run(
     differential: bool = False,
     cancelled: bool = False,
     transients: TransientsConfig | None = None,
+    stems: Mapping[str, str] | None = None,
+    started: str | None = None,
+    notes: Sequence[str] = (),
 ) -> RunFinished:
     """Write the run's products and return the closing event.
 
@@ -101,6 +111,12 @@ def finish_run(
         Whether the run was cancelled.
     transients : TransientsConfig, optional
         With targets: ``targets.csv`` and the follow-up report (``report.txt``, ``report.json``).
+    stems : mapping, optional
+        ``path -> product stem`` (default: each file's stem).
+    started : str, optional
+        When the run started (ISO UTC), for the manifest.
+    notes : sequence of str
+        Messages of the run's plan (renamed products), first in ``messages``.
 
     Returns
     -------
@@ -109,14 +125,18 @@ def finish_run(
         (when at least three frames of a band span an airmass range of 0.3)
         and messages about products not written.
     """
+    stems = dict(stems or {}) or {p: frame_stem(p) for p in paths}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = {i: _with_record(r, out_dir, stems.get(r.path) or frame_stem(r.path)) for i, r in results.items()}
     metadata = [
         results[i].metadata if i in results else failed_result(p, f"{p}: cancelled", "cancelled").metadata
         for i, p in enumerate(paths)
     ]
-    out_dir.mkdir(parents=True, exist_ok=True)
     summary = write_run_summary(metadata, out_dir / "run_summary.csv")
-    write_night_quality_csv(night_quality(metadata), out_dir / "night_quality.csv")
-    messages: list[str] = []
+    run_files = [summary, write_night_quality_csv(night_quality(metadata), out_dir / "night_quality.csv")]
+    messages: list[str] = list(notes)
+    details = _run_problems(metadata)
+    messages.extend(details.get("problems", ()))
     curves = None
     if lightcurves:
         done = [results[i] for i in sorted(results) if results[i].ok]
@@ -126,13 +146,24 @@ def finish_run(
     if transients is not None:
         from rpf.pipeline.followup import write_run_targets
 
-        written, notes = write_run_targets([results[i] for i in sorted(results)], out_dir, transients=transients)
-        messages.extend(notes)
+        written, target_notes = write_run_targets([results[i] for i in sorted(results)], out_dir,
+                                                  transients=transients)
+        messages.extend(target_notes)
         messages.extend(f"{name.replace('_', '.')}: {path}" for name, path in written.items())
-    fits, notes = fit_night_extinction(metadata)
-    messages.extend(notes)
+        run_files.extend(written.values())
+    fits, fit_notes = fit_night_extinction(metadata)
+    messages.extend(fit_notes)
     extinction = write_extinction_json(fits, out_dir / "extinction.json") if fits else None
+    run_files.extend(p for p in (curves, extinction) if p is not None)
     n_ok = sum(r.ok for r in results.values())
+    n_reused = sum("products" in (r.metadata.get("reused_stages") or ()) for r in results.values())
+    manifest, superseded = write_manifest(
+        out_dir, run_id=run_id, started=started or utc_now(), results=results, paths=list(paths), stems=stems,
+        run_files=run_files, details={"cancelled": cancelled, "messages": messages, **details},
+    )
+    if superseded:
+        messages.append(f"{len(superseded)} file(s) of an earlier run moved to {out_dir / '.rpf' / 'superseded'}: "
+                        + ", ".join(superseded[:5]) + (" ..." if len(superseded) > 5 else ""))
     return RunFinished(
         run_id=run_id,
         n_frames=len(paths),
@@ -146,7 +177,34 @@ def finish_run(
         extinction_json=None if extinction is None else str(extinction),
         extinction=tuple(f.to_dict() for f in fits),
         messages=tuple(messages),
+        n_reused=n_reused,
+        manifest=str(manifest),
     )
+
+
+def _with_record(result: FrameResult, out_dir: Path, stem: str) -> FrameResult:
+    """Give a frame that never reached its products (a lost worker, a crash) its metadata and log."""
+    if result.products or result.status == "cancelled":
+        return result
+    meta = {**result.metadata, "stem": stem}
+    log_path = write_atomic(out_dir / f"{stem}.log", f"ERROR {result.error}\n")
+    meta["products"] = {"log": log_path.name}
+    meta_path = write_metadata_json(meta, out_dir / f"{stem}_metadata.json")
+    return replace(result, metadata=meta, products={"log": str(log_path), "metadata": str(meta_path)})
+
+
+def _run_problems(metadata: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Run-level failures: the masters (one message, not one per frame), frames lost with their worker."""
+    out: dict[str, Any] = {"problems": []}
+    masters = next((m["masters_error"] for m in metadata if m.get("masters_error")), None)
+    if masters:
+        out["masters_error"] = masters
+        out["problems"].append(f"the run's calibration failed: {masters}")
+    lost = [m.get("path") for m in metadata if m.get("worker_lost")]
+    if lost:
+        out["frames_lost"] = lost
+        out["problems"].append(f"{len(lost)} frame(s) lost with their worker: {', '.join(map(str, lost))}")
+    return out
 
 
 def _write_lightcurves(results: list[FrameResult], out_dir: Path, differential: bool) -> tuple[Path | None, str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rpf.errors import RPFError
 from rpf.io import capture_warnings
+from rpf.pipeline.checkpoint import CHECKPOINTS, frame_state_dir, save_checkpoint
 from rpf.pipeline.context import RunContext
 from rpf.pipeline.fields import REFERENCE_BEFORE
 from rpf.pipeline.reference import ReferenceFetch, attach_reference
@@ -73,7 +74,24 @@ def run_stage(name: str, function: StageFunction, state: FrameState, ctx: RunCon
     elapsed = round(time.perf_counter() - start, 4)
     outcome = "FAILED" if new.error is not None else "done"
     new = new.note(f"stage {name}: {outcome} in {elapsed:.3f} s; parameters {stage_parameters(name, ctx.config)}")
-    return new.evolve(timings={**new.timings, name: elapsed})
+    new = new.evolve(timings={**new.timings, name: elapsed})
+    if ctx.checkpoints and new.error is None and name in CHECKPOINTS:
+        new = _checkpoint(new, name, ctx)
+    return new
+
+
+def _checkpoint(state: FrameState, stage: str, ctx: RunContext) -> FrameState:
+    """Save the state after a checkpoint step (a failure to save is noted, never fatal)."""
+    digest = ctx.provenance.get(state.path, {}).get(stage)
+    if digest is None:
+        return state
+    try:
+        save_checkpoint(state, directory=frame_state_dir(ctx.out_dir, ctx.stem(state.path)), stage=stage,
+                        digest=digest)
+    except OSError as exc:
+        log.warning("%s: checkpoint after %s not saved: %s", state.path, stage, exc)
+        return state.note(f"checkpoint after {stage} not saved: {exc}")
+    return state
 
 
 def _noted_warnings(state: FrameState, stage: str, caught: list[str]) -> FrameState:
@@ -102,6 +120,7 @@ def frame_steps(
     *,
     stages: Stages = STAGES,
     reference: Callable[[], ReferenceFetch] | None = None,
+    start: FrameState | None = None,
 ) -> Generator[tuple[str, FrameState], None, FrameResult]:
     """Run a frame's steps in this process, yielding ``(step, state)`` as each one ends.
 
@@ -116,14 +135,19 @@ def frame_steps(
     reference : callable, optional
         Returns the reference catalogue of the frame's field group; called
         (once) just before the ``astrometry`` step, as the Dask graph attaches it.
+    start : FrameState, optional
+        A state resumed from a checkpoint (:func:`rpf.pipeline.checkpoint.load_checkpoint`):
+        the steps it names in ``reused`` are not run.
 
     Returns
     -------
     FrameResult
         The generator's return value, after the ``products`` step.
     """
-    state = FrameState(path=str(path))
+    state = FrameState(path=str(path)) if start is None else start
     for name, function in stages:
+        if name in state.reused:
+            continue
         if reference is not None and name == REFERENCE_BEFORE and state.error is None:
             state = attach_reference(state, reference())
         state = run_stage(name, function, state, ctx)

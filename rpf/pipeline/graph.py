@@ -27,14 +27,19 @@ from distributed import get_worker
 from threadpoolctl import threadpool_limits
 
 from rpf.config import PipelineConfig
+from rpf.pipeline.checkpoint import resume_task
 from rpf.pipeline.context import RunContext, make_context
 from rpf.pipeline.fields import REFERENCE_BEFORE, fetch_group_reference, frame_field, group_fields
+from rpf.pipeline.finish import failed_result
 from rpf.pipeline.frame import StageFunction, finish_frame, run_stage
+from rpf.pipeline.plan import FramePlan, RunPlan
 from rpf.pipeline.reference import ReferenceFetch, attach_reference
 from rpf.pipeline.stages import STAGES, TASK_GROUPS
 from rpf.pipeline.state import FrameResult, FrameState
 
-__all__ = ["build_frame_graph", "build_run_graph", "context_task", "finish_task", "steps_task", "task_chunks"]
+__all__ = [
+    "build_frame_graph", "build_run_graph", "context_task", "finish_task", "steps_task", "task_chunks",
+]
 
 Stages = Sequence[tuple[str, StageFunction]]
 
@@ -91,9 +96,17 @@ def context_task(*, threads: int = 1, topic: str | None = None, **request) -> Ru
 
     The report is ``{"kind": "masters", "seconds", "cache"}`` (whether the
     masters cache answered); nothing is reported without calibration frames.
+    Never raises: a context that cannot be built (a deterministic failure,
+    not worth a retry) is a context whose ``masters_error`` says why, so
+    every frame fails with that message.
     """
-    with threadpool_limits(limits=threads):
-        ctx = make_context(threads=threads, **request)
+    try:
+        with threadpool_limits(limits=threads):
+            ctx = make_context(threads=threads, **request)
+    except Exception as exc:  # noqa: BLE001 - becomes every frame's error, never a task retry
+        keep = ("config", "out_dir", "stems", "provenance")
+        ctx = RunContext(**{k: request[k] for k in keep if request.get(k) is not None},
+                         masters_error=f"run context: {type(exc).__name__}: {exc}")
     if ctx.masters.info:
         _report(topic, {"kind": "masters", "seconds": ctx.masters.info.get("seconds"),
                         "cache": ctx.masters.info.get("cache")})
@@ -101,10 +114,18 @@ def context_task(*, threads: int = 1, topic: str | None = None, **request) -> Ru
 
 
 def finish_task(state: FrameState, ctx: RunContext, *, index: int, topic: str | None, threads: int = 1) -> FrameResult:
-    """Write the frame's products with :func:`finish_frame`; report how long it took on the run's topic."""
+    """Write the frame's products with :func:`finish_frame`; report how long it took on the run's topic.
+
+    Never raises: a failure to write the products is the frame's failure
+    (only the loss of a worker makes Dask retry a task).
+    """
     start = time.perf_counter()
-    with threadpool_limits(limits=threads):
-        result = finish_frame(state, ctx)
+    try:
+        with threadpool_limits(limits=threads):
+            result = finish_frame(state, ctx)
+    except Exception as exc:  # noqa: BLE001 - deterministic: a failed frame, never a task retry
+        message = f"{state.path}: products failed: {type(exc).__name__}: {exc}"
+        result = failed_result(state.path, message)
     _report(topic, {"kind": "products", "index": index, "seconds": round(time.perf_counter() - start, 4)})
     return result
 
@@ -143,6 +164,7 @@ def build_frame_graph(
     token: str | None = None,
     groups: Sequence[Sequence[str]] = TASK_GROUPS,
     threads: int = 1,
+    start: FramePlan | None = None,
 ) -> Delayed:
     """Return the delayed :class:`FrameResult` of one frame.
 
@@ -168,6 +190,9 @@ def build_frame_graph(
         Steps that share a task when consecutive (default :data:`TASK_GROUPS`; ``()``: a task per step).
     threads : int
         Threads each of the frame's tasks may use (:func:`steps_task`).
+    start : FramePlan, optional
+        With a checkpoint to resume from (:mod:`rpf.pipeline.plan`): the
+        chain starts from it with the steps after it.
 
     Returns
     -------
@@ -178,6 +203,11 @@ def build_frame_graph(
     key = tokenize(path, token or uuid.uuid4().hex)
     ctx_node = _as_delayed(ctx)
     state: FrameState | Delayed = FrameState(path=path)
+    if start is not None and start.checkpoint is not None:
+        names = [name for name, _ in stages]
+        reused = start.reused_steps(names)
+        state = dask.delayed(resume_task, pure=False)(path, start.checkpoint, reused, dask_key_name=f"resume-{key}")
+        stages = [(name, function) for name, function in stages if name not in reused]
     for position, chunk in enumerate(task_chunks(stages, groups)):
         attach = reference if reference is not None and chunk[0][0] == REFERENCE_BEFORE else None
         options = {"index": index, "first": position == 0, "topic": topic, "threads": threads,
@@ -202,6 +232,7 @@ def build_run_graph(
     groups: Sequence[Sequence[str]] = TASK_GROUPS,
     threads: int = 1,
     masters_threads: int = 1,
+    plan: RunPlan | None = None,
 ) -> list[Delayed]:
     """Return one delayed :class:`FrameResult` per frame, sharing the context and references.
 
@@ -232,22 +263,32 @@ def build_run_graph(
         Threads each frame task may use (:func:`rpf.pipeline.cluster.task_threads`).
     masters_threads : int
         Threads the context task (the masters) may use: every frame waits for it.
+    plan : RunPlan, optional
+        The run's plan (:func:`rpf.pipeline.plan.plan_run`): product stems,
+        provenance (checkpoints are then saved), frames reused whole (left
+        out) and frames resumed from a checkpoint; the masters are not built
+        when no frame is calibrated.
 
     Returns
     -------
     list of Delayed
-        In the order of ``paths``.
+        In the order of ``paths``, without the frames the plan reuses whole.
     """
     paths = [str(p) for p in paths]
     token = uuid.uuid4().hex
+    frame_plans = {f.path: f for f in plan.frames} if plan is not None else {}
+    masters = plan is None or plan.needs_masters
     ctx = dask.delayed(context_task, pure=False)(
         config=config,
         out_dir=str(out_dir),
-        bias=[str(p) for p in bias],
-        dark=[str(p) for p in dark],
-        flat=[str(p) for p in flat],
+        bias=[str(p) for p in bias] if masters else [],
+        dark=[str(p) for p in dark] if masters else [],
+        flat=[str(p) for p in flat] if masters else [],
         threads=masters_threads,
         topic=topic,
+        stems=plan.stems if plan is not None else None,
+        provenance=plan.provenance if plan is not None else None,
+        checkpoints=plan is not None,
         dask_key_name=f"context-{token}",
     )
     by_path: dict[str, Delayed] = {}
@@ -260,12 +301,15 @@ def build_run_graph(
             by_path.update(dict.fromkeys(group.paths, task))
     graphs = []
     for i, p in enumerate(paths):
+        frame_plan = frame_plans.get(p)
+        if frame_plan is not None and frame_plan.reused is not None:
+            continue
         # earlier frames first: a worker finishes the frame it holds before it starts
         # another, so results stream in order and a worker holds one frame per thread
         with dask.annotate(priority=len(paths) - i):
             graphs.append(
                 build_frame_graph(p, ctx, stages, reference=by_path.get(p), index=i, topic=topic, token=f"{token}-{i}",
-                                  groups=groups, threads=threads)
+                                  groups=groups, threads=threads, start=frame_plan)
             )
     return graphs
 

@@ -12,7 +12,6 @@ import numpy as np
 from astropy.table import QTable
 
 from rpf import __version__
-from rpf.io import frame_stem
 from rpf.pipeline.context import RunContext
 from rpf.pipeline.stages import stage_parameters
 from rpf.pipeline.state import FrameResult, FrameState
@@ -96,7 +95,12 @@ def frame_metadata(state: FrameState, ctx: RunContext) -> dict[str, Any]:
         "software_version": __version__,
         "parameters": ctx.config.to_dict(),
         "timings": dict(state.timings),
+        "stem": ctx.stem(state.path),
+        "provenance": dict(ctx.provenance.get(state.path, {})),
+        "reused_stages": list(state.reused),
     }
+    if ctx.masters_error is not None:
+        out["masters_error"] = ctx.masters_error
     return out
 
 
@@ -111,7 +115,7 @@ def _catalogue(phot: QTable) -> QTable:
     return with_units(phot, first=PHOT_COLUMNS)
 
 
-_NOT_IN_ECSV = ("timings", "parameters", "products")
+_NOT_IN_ECSV = ("timings", "parameters", "products", "provenance", "reused_stages")
 
 
 def _ecsv_meta(state: FrameState, ctx: RunContext) -> dict[str, Any]:
@@ -130,7 +134,7 @@ def write_frame_products(state: FrameState, ctx: RunContext) -> FrameResult:
     start = time.perf_counter()
     out_dir = Path(ctx.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    base = out_dir / frame_stem(state.path)
+    base = out_dir / ctx.stem(state.path)
     written: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="rpf-products") as pool:
         # the zero-point figure (matplotlib, ~0.14 s at 2048²) and the pixels (~0.25 s) are

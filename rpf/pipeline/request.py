@@ -9,6 +9,7 @@ configuration sections, so every front end gives them the same meaning.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +17,8 @@ from typing import Any
 
 from rpf.config import PipelineConfig
 from rpf.errors import ConfigError
-from rpf.io import frame_stem
 
-__all__ = ["RunRequest", "apply_run_options", "build_request"]
+__all__ = ["RunRequest", "apply_run_options", "build_request", "check_out_dir"]
 
 PathLike = str | os.PathLike[str]
 
@@ -47,6 +47,11 @@ class RunRequest:
         Write ``lightcurves.csv`` when frames overlap.
     differential : bool
         Add ensemble differential magnitudes to the light curves.
+    reuse : bool
+        Reuse what an earlier run left in ``out_dir`` when its provenance
+        matches: a frame's whole products, or its state after the last
+        matching checkpoint (``docs/runs.md``); False (``rpf run --force``)
+        recomputes everything.
 
     Examples
     --------
@@ -63,6 +68,7 @@ class RunRequest:
     config: PipelineConfig = field(default_factory=PipelineConfig)
     lightcurves: bool = True
     differential: bool = False
+    reuse: bool = True
 
     def __post_init__(self) -> None:
         for name in ("science", "bias", "dark", "flat"):
@@ -78,29 +84,75 @@ class RunRequest:
         Raises
         ------
         rpf.errors.ConfigError
-            No science frame; two science frames with the same product stem
-            (their products would overwrite each other); a calibration frame
-            that does not exist; an output folder that is a file; a
-            configuration that is not a :class:`~rpf.config.PipelineConfig`.
+            No science frame; a science frame given twice; a calibration
+            frame that does not exist; an output folder that cannot be used
+            (:func:`check_out_dir`); a configuration that is not a
+            :class:`~rpf.config.PipelineConfig`.  Frames whose file names
+            give the same product stem are not an error: each gets a stem of
+            its own (:func:`rpf.pipeline.stems.product_stems`).
         """
         if not self.science:
             raise ConfigError("run request: no science frames")
         if not isinstance(self.config, PipelineConfig):
             raise ConfigError(f"run request: config must be a PipelineConfig, not {type(self.config).__name__}")
-        stems: dict[str, str] = {}
+        seen: dict[str, str] = {}
         for path in self.science:
-            stem = frame_stem(path)
-            if stem in stems and stems[stem] != path:
-                raise ConfigError(f"run request: {stems[stem]} and {path} would write the same products ({stem}_*)")
-            stems[stem] = path
+            key = os.path.abspath(path)
+            if key in seen:
+                again = "" if seen[key] == path else f" (again as {path})"
+                raise ConfigError(f"run request: {seen[key]} is given twice{again}")
+            seen[key] = path
         missing = [p for p in (*self.bias, *self.dark, *self.flat) if not Path(p).is_file()]
         if missing:
             raise ConfigError(f"calibration file(s) not found: {', '.join(missing)}")
         if not self.out_dir:
             raise ConfigError("run request: no output folder")
-        if Path(self.out_dir).exists() and not Path(self.out_dir).is_dir():
-            raise ConfigError(f"run request: output folder {self.out_dir} is a file")
+        check_out_dir(self.out_dir)
         return self
+
+
+def check_out_dir(path: PathLike) -> Path:
+    """Check, before any frame runs, that products can be written to ``path``; create nothing.
+
+    The folder, or the nearest folder above it that exists, must be a
+    folder (not a file, not a symbolic-link loop) in which this process can
+    create files.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    rpf.errors.ConfigError
+        Naming the folder and the problem.
+    """
+    folder = Path(path)
+    existing = folder
+    while True:
+        try:
+            os.stat(existing)
+            break
+        except FileNotFoundError:
+            if existing.is_symlink():
+                raise ConfigError(f"output folder {path}: {existing} is a broken symbolic link") from None
+            if existing.parent == existing:
+                break
+            existing = existing.parent
+        except OSError as exc:
+            raise ConfigError(f"output folder {path}: {exc.strerror or exc} ({existing})") from None
+    if not existing.is_dir():
+        what = "is a file" if existing == folder else f"is inside {existing}, which is a file"
+        raise ConfigError(f"output folder {path} {what}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".rpf-write-test-", dir=existing)
+    except OSError as exc:
+        where = "" if existing == folder else f" (nor can it be created in {existing})"
+        raise ConfigError(f"output folder {path} is not writable{where}: {exc.strerror or exc}") from None
+    os.close(fd)
+    os.unlink(probe)
+    return folder
 
 
 def apply_run_options(
@@ -185,6 +237,7 @@ def build_request(
     config: PipelineConfig | None = None,
     lightcurves: bool = True,
     differential: bool = False,
+    reuse: bool = True,
     **options: Any,
 ) -> RunRequest:
     """Return the validated request of ``rpf run``'s frames and options; options win over ``config``.
@@ -199,7 +252,7 @@ def build_request(
         Raw calibration frames.
     config : PipelineConfig, optional
         Every parameter (``--config``); defaults when omitted.
-    lightcurves, differential : bool
+    lightcurves, differential, reuse : bool
         See :class:`RunRequest`.
     **options
         The command line's options, as :func:`apply_run_options` takes them
@@ -225,5 +278,6 @@ def build_request(
         config=apply_run_options(config or PipelineConfig(), **options),
         lightcurves=lightcurves,
         differential=differential,
+        reuse=reuse,
     )
     return request.validate()

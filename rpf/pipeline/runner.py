@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from distributed import Client, Future, as_completed
+from distributed.scheduler import KilledWorker
 
 from rpf.config import ExecutionConfig
 from rpf.pipeline.cluster import cluster_capacity, cluster_info, open_client, task_threads
@@ -33,6 +34,8 @@ from rpf.pipeline.finish import failed_result, finish_run
 from rpf.pipeline.frame import Stages
 from rpf.pipeline.graph import build_run_graph
 from rpf.pipeline.handle import RunHandle
+from rpf.pipeline.outputs import lock_output, utc_now
+from rpf.pipeline.plan import RunPlan, plan_run
 from rpf.pipeline.request import RunRequest
 from rpf.pipeline.stages import STAGES
 from rpf.pipeline.state import FrameResult
@@ -65,6 +68,7 @@ class _Run:
         self.clock = RunClock()
         self._submitted = time.time()
         self._started_at: dict[int, float] = {}
+        self.plan: RunPlan | None = None
 
     def cancel(self) -> None:
         """Cancel every unfinished frame; the event stream then ends with RunFinished."""
@@ -88,6 +92,9 @@ class _Run:
         """Run the frames and yield the events as they happen."""
         clock = self.clock
         with ExitStack() as stack:
+            stack.enter_context(lock_output(self.request.out_dir, run_id=self.run_id))
+            started = utc_now()
+            self.plan = plan = plan_run(self.request, stages=self.stages)
             clock.begin("cluster")
             client = self.client or stack.enter_context(open_client(self._execution()))
             clock.end("cluster")
@@ -117,7 +124,9 @@ class _Run:
                 topic=topic,
                 threads=fixed or task_threads(capacity, tasks=len(self.paths)),
                 masters_threads=fixed or task_threads(capacity, tasks=1),
+                plan=plan,
             )
+            todo = [i for i, f in enumerate(plan.frames) if f.reused is None]
             with self._lock:
                 if self._cancelled:
                     graphs = []
@@ -129,10 +138,15 @@ class _Run:
             stack.callback(self._cancel_unfinished)
             threading.Thread(target=self._feed, args=(self._completed,), daemon=True, name="rpf-as-completed").start()
             clock.begin("frames")
-            results = yield from self._stream({f.key: i for i, f in enumerate(self._futures)})
+            results: dict[int, FrameResult] = {}
+            for index, frame in enumerate(plan.frames):
+                if frame.reused is not None:
+                    results[index] = frame.reused
+                    yield from self._close(index, frame.reused)
+            yield from self._stream({f.key: todo[n] for n, f in enumerate(self._futures)}, results)
             clock.end("frames")
             clock.begin("finish")
-            finished = self._finish(results, 0.0)
+            finished = self._finish(results, 0.0, started)
             clock.end("finish")
             clock.begin("close")
         clock.end("close")
@@ -161,6 +175,13 @@ class _Run:
         if index not in self._reported:
             self._reported[index] = set()
             yield FrameStarted(run_id=self.run_id, path=self.paths[index], index=index)
+            if self.plan is not None:
+                frame = self.plan.frames[index]
+                names = [name for name, _ in self.stages]
+                for stage in frame.reused_steps([*names, "products"] if frame.reused is not None else names):
+                    self._reported[index].add(stage)
+                    yield StageDone(run_id=self.run_id, path=frame.path, index=index, stage=stage, seconds=0.0,
+                                    reused=True)
 
     def _stage(self, index: int, stage: str, seconds: float | None, failed: bool) -> Iterator[Event]:
         yield from self._started(index)
@@ -169,9 +190,8 @@ class _Run:
             yield StageDone(run_id=self.run_id, path=self.paths[index], index=index, stage=stage, seconds=seconds,
                             failed=failed)
 
-    def _stream(self, index_of: dict[str, int]) -> Iterator[Event]:
-        """Yield frame events until every frame finished or the run was cancelled."""
-        results: dict[int, FrameResult] = {}
+    def _stream(self, index_of: dict[str, int], results: dict[int, FrameResult]) -> Iterator[Event]:
+        """Yield frame events until every frame finished or the run was cancelled (``results`` filled in)."""
         while len(results) < len(self.paths):
             kind, item = self._inbox.get()
             if kind in ("cancel", "end"):
@@ -243,13 +263,15 @@ class _Run:
             result = future.result()
         elif future.status == "error":
             exc = future.exception()
-            result = failed_result(path, _naming(path, f"{type(exc).__name__}: {exc}"))
+            lost = isinstance(exc, KilledWorker)
+            text = f"its worker died ({self.config.execution.retries} retries): {exc}" if lost else f"{exc}"
+            result = failed_result(path, _naming(path, f"{type(exc).__name__}: {text}"), worker_lost=lost)
         else:
             result = None
         future.release()
         return result
 
-    def _finish(self, results: dict[int, FrameResult], seconds: float) -> RunFinished:
+    def _finish(self, results: dict[int, FrameResult], seconds: float, started: str) -> RunFinished:
         return finish_run(
             results,
             paths=self.paths,
@@ -260,6 +282,9 @@ class _Run:
             differential=self.request.differential,
             cancelled=self._cancelled,
             transients=self.config.transients,
+            stems=self.plan.stems if self.plan is not None else None,
+            started=started,
+            notes=self.plan.messages if self.plan is not None else (),
         )
 
 

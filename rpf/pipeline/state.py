@@ -32,7 +32,9 @@ class FrameState:
     ``reference_note`` (what that fetch gave, or why there was none),
     ``calibrators`` (the matched reference stars of the zero point),
     ``uncalibrated`` (why the frame has no zero point) and ``warnings``
-    (the frame's warnings, header ones first).
+    (the frame's warnings, header ones first).  ``reused`` names the steps
+    whose result came from a checkpoint of an earlier run
+    (:mod:`rpf.pipeline.checkpoint`).
     """
 
     path: str
@@ -64,6 +66,7 @@ class FrameState:
     log: tuple[str, ...] = ()
     error: str | None = None
     failed_stage: str | None = None
+    reused: tuple[str, ...] = ()
 
     def evolve(self, **changes: Any) -> FrameState:
         """Return a copy with some fields changed."""
