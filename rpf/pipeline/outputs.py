@@ -19,20 +19,22 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import hashlib
 import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rpf import __version__
 from rpf.atomic import write_atomic
 from rpf.errors import ConfigError
-from rpf.pipeline.provenance import file_digest
-from rpf.pipeline.state import FrameResult
 
-__all__ = ["MANIFEST", "RUN_FILES", "FRAME_SUFFIXES", "lock_output", "utc_now", "write_manifest"]
+if TYPE_CHECKING:
+    from rpf.pipeline.state import FrameResult
+
+__all__ = ["FRAME_SUFFIXES", "MANIFEST", "RUN_FILES", "file_digest", "lock_output", "utc_now", "write_manifest"]
 
 MANIFEST = "manifest.json"
 """The run's manifest, in the output folder."""
@@ -47,6 +49,22 @@ FRAME_SUFFIXES = ("_phot.csv", "_phot.ecsv", "_metadata.json", "_wcs.fits", "_he
 """Frame products (``<stem><suffix>``)."""
 
 _PRIVATE = ".rpf"
+_CHUNK = 1 << 22
+
+
+def file_digest(path: str | Path) -> str:
+    """Return the SHA-256 of a file's content (hex).
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def utc_now() -> str:

@@ -23,7 +23,8 @@ from rpf.errors import RPFError
 from rpf.io.checks import check_input_file
 from rpf.pipeline.checkpoint import CHECKPOINTS, checkpoint_file, frame_state_dir
 from rpf.pipeline.fields import FieldGroup, plan_groups
-from rpf.pipeline.provenance import file_digest, frame_provenance
+from rpf.pipeline.outputs import file_digest
+from rpf.pipeline.provenance import frame_provenance
 from rpf.pipeline.request import RunRequest
 from rpf.pipeline.state import FrameResult
 from rpf.pipeline.stems import product_stems

@@ -19,35 +19,17 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from rpf import __version__
 from rpf.config import PipelineConfig, describe_config
+from rpf.pipeline.outputs import file_digest
 from rpf.pipeline.stages import STAGE_SECTIONS
 
 __all__ = ["EXCLUDED_SECTIONS", "file_digest", "frame_provenance"]
 
 EXCLUDED_SECTIONS = frozenset({"execution"})
 """Configuration sections that change no result (never part of a hash)."""
-
-_CHUNK = 1 << 22
-
-
-def file_digest(path: str | Path) -> str:
-    """Return the SHA-256 of a file's content (hex).
-
-    Raises
-    ------
-    OSError
-        The file cannot be read.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 @cache
 def _path_fields() -> dict[str, tuple[str, ...]]:

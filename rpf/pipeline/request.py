@@ -134,7 +134,7 @@ def check_out_dir(path: PathLike) -> Path:
         try:
             os.stat(existing)
             break
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             if existing.is_symlink():
                 raise ConfigError(f"output folder {path}: {existing} is a broken symbolic link") from None
             if existing.parent == existing:
