@@ -24,6 +24,7 @@ from rpf.pipeline.frame import finish_frame, process_frame, run_stage
 from rpf.pipeline.request import RunRequest
 from rpf.pipeline.stages import STAGES
 from rpf.pipeline.state import FrameResult, FrameState
+from rpf.pipeline.stems import product_stems
 from rpf.stacking import StackFrame, stack_frames
 
 __all__ = ["STACK_NAME", "stack_eager", "stack_frame_of"]
@@ -73,7 +74,7 @@ def stack_eager(request: RunRequest) -> Iterator[Event]:
     yield RunStarted(run_id=run_id, n_frames=len(all_paths), out_dir=str(out))
     masters = build_masters(bias=bias, dark=dark, flat=flat, config=config)
     extras = transient_context(config)
-    ctx = RunContext(config=config, masters=masters, out_dir=out, **extras)
+    ctx = RunContext(config=config, masters=masters, out_dir=out, stems=product_stems(list(paths))[0], **extras)
     results: dict[int, FrameResult] = {}
     frames: list[StackFrame] = []
     for index, path in enumerate(all_paths[:-1]):
