@@ -131,19 +131,23 @@ def test_changed_input_content_and_force_recompute_everything(night, baseline, t
     folder, paths, config = night
     out = _copy(baseline, tmp_path / "out")
     assert _steps(list(run_eager(_request(night, out, config, reuse=False))), reused=False) == list(STAGE_NAMES)
-    # the same file name with other pixels: nothing of the earlier result is reused
+    # the same pixels under another path: the steps are reused, the products (which name the path) are not
     original = Path(paths["science"][0])
     copy = tmp_path / "raw" / original.name
     copy.parent.mkdir()
-    with fits.open(original) as hdul:
-        hdul[0].data = hdul[0].data + np.float32(25.0)
-        hdul.writeto(copy)
+    shutil.copy2(original, copy)
     moved = RunRequest(science=(str(copy),), out_dir=out, bias=paths["bias"], dark=paths["dark"], flat=paths["flat"],
                        config=config)
+    assert _steps(list(run_eager(moved)), reused=False) == ["products"]
+    # the same path with other pixels (its digest is remembered by size and time): nothing is reused
+    with fits.open(copy) as hdul:
+        data = hdul[0].data + np.float32(25.0)
+        header = hdul[0].header
+    fits.writeto(copy, data, header, overwrite=True)
     events = list(run_eager(moved))
     assert _steps(events, reused=True) == [] and _steps(events, reused=False) == list(STAGE_NAMES)
-    before = hashlib.sha256(original.read_bytes()).hexdigest()
-    assert _done(events).metadata["provenance"]["input"] != before
+    assert _done(events).metadata["provenance"]["input"] == hashlib.sha256(copy.read_bytes()).hexdigest()
+    assert _done(events).metadata["provenance"]["input"] != hashlib.sha256(original.read_bytes()).hexdigest()
 
 
 def test_dask_rerun_resumes_from_the_checkpoint(night, baseline, fresh_zero_point, tmp_path):

@@ -12,6 +12,7 @@ step).  Both runners, eager and on Dask, follow the same plan.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 from astropy.table import QTable
 
+from rpf.atomic import write_atomic
 from rpf.errors import RPFError
 from rpf.io.checks import check_input_file
 from rpf.pipeline.checkpoint import CHECKPOINTS, checkpoint_file, frame_state_dir
@@ -92,12 +94,43 @@ class RunPlan:
         return any(f.reused is None and f.resume_after is None for f in self.frames)
 
 
-def _digest_or_none(path: str) -> str | None:
-    try:
-        check_input_file(path)  # never read a FIFO: it would block the run
-        return file_digest(path)
-    except (OSError, RPFError):
-        return None
+class _Digests:
+    """File digests, remembered in ``<out>/.rpf/digests.json`` by path, size, time and inode.
+
+    A night's raw and calibration frames are hashed once, not at every re-run.
+    """
+
+    def __init__(self, out_dir: Path) -> None:
+        self.file = out_dir / ".rpf" / "digests.json"
+        try:
+            known = json.loads(self.file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            known = {}
+        self.known: dict[str, list] = known if isinstance(known, dict) else {}
+        self.used: dict[str, list] = {}
+
+    def __call__(self, path: str) -> str | None:
+        try:
+            check_input_file(path)  # never read a FIFO: it would block the run
+            stat = os.stat(path)
+            key = os.path.abspath(path)
+            stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+            entry = self.known.get(key)
+            if isinstance(entry, list) and entry[:3] == stamp and isinstance(entry[-1], str):
+                digest = entry[-1]
+            else:
+                digest = file_digest(path)
+        except (OSError, RPFError):
+            return None
+        self.used[key] = [*stamp, digest]
+        return digest
+
+    def save(self) -> None:
+        """Remember the digests of this run's files (never fatal)."""
+        try:
+            write_atomic(self.file, json.dumps(self.used))
+        except OSError:
+            pass
 
 
 def plan_run(request: RunRequest, *, stages: Sequence[tuple[str, Any]]) -> RunPlan:
@@ -120,12 +153,13 @@ def plan_run(request: RunRequest, *, stages: Sequence[tuple[str, Any]]) -> RunPl
     stems, messages = product_stems(paths)
     groups = plan_groups(paths, config) if config.execution.share_references else {}
     digests: dict[str, str] = {}
-    calibration = {kind: [_digest_or_none(p) for p in getattr(request, kind)] for kind in ("bias", "dark", "flat")}
-    names = [name for name, _ in stages]
     out_dir = Path(request.out_dir)
+    remembered = _Digests(out_dir)
+    calibration = {kind: [remembered(p) for p in getattr(request, kind)] for kind in ("bias", "dark", "flat")}
+    names = [name for name, _ in stages]
     frames = []
     for path in paths:
-        digest = _digest_or_none(path)
+        digest = remembered(path)
         plan = FramePlan(path=path, stem=stems[path])
         if digest is None:
             frames.append(plan)
@@ -139,6 +173,7 @@ def plan_run(request: RunRequest, *, stages: Sequence[tuple[str, Any]]) -> RunPl
         if request.reuse:
             plan = _find_reusable(plan, out_dir, names)
         frames.append(plan)
+    remembered.save()
     return RunPlan(frames=tuple(frames), groups=groups, messages=messages)
 
 
