@@ -114,6 +114,13 @@ def test_rerun_recomputes_from_the_first_changed_step_and_equals_a_fresh_run(nig
         assert result.metadata[key] == truth.metadata[key], key
     assert (out / "sim_000_phot.csv").read_bytes() == (folder / "fresh" / "sim_000_phot.csv").read_bytes()
     assert result.metadata["reused_stages"] == _steps(changed, reused=True)
+    # the pixels did not change: the earlier run's calibrated image is kept, and equals the fresh run's
+    assert (out / "sim_000_calibrated.fits").stat().st_mtime_ns == stamps["sim_000_calibrated.fits"]
+    fresh_pixels = folder / "fresh" / "sim_000_calibrated.fits"
+    with fits.open(out / "sim_000_calibrated.fits") as kept, fits.open(fresh_pixels) as new:
+        assert [h.name for h in kept] == [h.name for h in new]
+        for a, b in zip(kept, new, strict=True):
+            assert (a.data is None and b.data is None) or np.array_equal(a.data, b.data, equal_nan=True)
 
     # an aperture parameter: resumes after the last detection step (the checkpoint after `redetect`)
     aperture = list(run_eager(_request(night, out, config.replace(aperture={"annulus_clip_sigma": 2.5}))))
@@ -130,7 +137,9 @@ def test_rerun_recomputes_from_the_first_changed_step_and_equals_a_fresh_run(nig
 def test_changed_input_content_and_force_recompute_everything(night, baseline, tmp_path):
     folder, paths, config = night
     out = _copy(baseline, tmp_path / "out")
+    before = (out / "sim_000_calibrated.fits").stat().st_mtime_ns
     assert _steps(list(run_eager(_request(night, out, config, reuse=False))), reused=False) == list(STAGE_NAMES)
+    assert (out / "sim_000_calibrated.fits").stat().st_mtime_ns != before  # --force writes everything again
     # the same pixels under another path: the steps are reused, the products (which name the path) are not
     original = Path(paths["science"][0])
     copy = tmp_path / "raw" / original.name

@@ -28,7 +28,8 @@ class RunContext:
     ``stems`` maps each frame to its product stem (:func:`rpf.pipeline.stems.product_stems`),
     ``provenance`` each frame to its step hashes (:mod:`rpf.pipeline.provenance`);
     with ``checkpoints`` a frame's state is saved after the steps of
-    :data:`rpf.pipeline.checkpoint.CHECKPOINTS`.
+    :data:`rpf.pipeline.checkpoint.CHECKPOINTS`; with ``reuse`` a large product
+    an earlier run wrote from the same pixels is not written again.
     """
 
     config: PipelineConfig = field(default_factory=PipelineConfig)
@@ -40,6 +41,7 @@ class RunContext:
     stems: Mapping[str, str] = field(default_factory=dict)
     provenance: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     checkpoints: bool = False
+    reuse: bool = False
 
     def stem(self, path: str) -> str:
         """Return the product stem of a frame of the run (its file name's stem unless inputs collide)."""
@@ -57,6 +59,7 @@ def make_context(
     stems: Mapping[str, str] | None = None,
     provenance: Mapping[str, Mapping[str, str]] | None = None,
     checkpoints: bool = False,
+    reuse: bool = False,
 ) -> RunContext:
     """Build the run context with the master calibration frames (once per run, eager or as a Dask task).
 
@@ -81,4 +84,5 @@ def make_context(
 
     return RunContext(config=config, masters=masters, out_dir=Path(out_dir), masters_error=error,
                       stems=dict(stems or {}), provenance=dict(provenance or {}), checkpoints=checkpoints,
+                      reuse=reuse,
                       **transient_context(config))

@@ -105,7 +105,8 @@ class _EagerRun:
         masters = plan.needs_masters
         ctx = make_context(config=request.config, out_dir=request.out_dir, bias=request.bias if masters else (),
                            dark=request.dark if masters else (), flat=request.flat if masters else (),
-                           stems=plan.stems, provenance=plan.provenance, checkpoints=True)
+                           stems=plan.stems, provenance=plan.provenance, checkpoints=True,
+                           reuse=request.reuse)
         if ctx.masters.info:
             clock.masters(ctx.masters.info.get("seconds"), ctx.masters.info.get("cache"))
         share = request.config.execution.share_references

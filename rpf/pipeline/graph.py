@@ -289,6 +289,7 @@ def build_run_graph(
         stems=plan.stems if plan is not None else None,
         provenance=plan.provenance if plan is not None else None,
         checkpoints=plan is not None,
+        reuse=plan is not None and plan.reuse,
         dask_key_name=f"context-{token}",
     )
     by_path: dict[str, Delayed] = {}

@@ -72,11 +72,12 @@ class FramePlan:
 
 @dataclass(frozen=True)
 class RunPlan:
-    """The plan of every frame of a run, in order, and the messages about renamed products."""
+    """The plan of every frame of a run, in order, the messages about renamed products, and whether it reuses."""
 
     frames: tuple[FramePlan, ...]
     groups: dict[str, FieldGroup]
     messages: tuple[str, ...] = ()
+    reuse: bool = True
 
     @property
     def stems(self) -> dict[str, str]:
@@ -174,7 +175,7 @@ def plan_run(request: RunRequest, *, stages: Sequence[tuple[str, Any]]) -> RunPl
             plan = _find_reusable(plan, out_dir, names)
         frames.append(plan)
     remembered.save()
-    return RunPlan(frames=tuple(frames), groups=groups, messages=messages)
+    return RunPlan(frames=tuple(frames), groups=groups, messages=messages, reuse=request.reuse)
 
 
 def _find_reusable(plan: FramePlan, out_dir: Path, names: list[str]) -> FramePlan:

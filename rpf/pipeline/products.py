@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -115,7 +118,7 @@ def _catalogue(phot: QTable) -> QTable:
     return with_units(phot, first=PHOT_COLUMNS)
 
 
-_NOT_IN_ECSV = ("timings", "parameters", "products", "provenance", "reused_stages")
+_NOT_IN_ECSV = ("timings", "parameters", "products", "provenance", "reused_stages", "product_keys", "product_stamps")
 
 
 def _ecsv_meta(state: FrameState, ctx: RunContext) -> dict[str, Any]:
@@ -136,12 +139,14 @@ def write_frame_products(state: FrameState, ctx: RunContext) -> FrameResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     base = out_dir / ctx.stem(state.path)
     written: dict[str, str] = {}
+    keys = _product_keys(state, ctx)
+    kept = _kept(base, keys) if ctx.reuse else set()
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="rpf-products") as pool:
         # the zero-point figure (matplotlib, ~0.14 s at 2048²) and the pixels (~0.25 s) are
         # written while the catalogues, header and preview are
         optional = pool.submit(_stage_products, state, base, ctx)
-        pixels = pool.submit(_pixel_product, state, base, ctx)
-        phot = _write_main_products(state, base, ctx, written)
+        pixels = pool.submit(_pixel_product, state, base, ctx, "calibrated" in kept)
+        phot = _write_main_products(state, base, ctx, written, keep_image="image" in kept)
         written.update(optional.result())
         written.update(pixels.result())
     elapsed = round(time.perf_counter() - start, 4)
@@ -152,6 +157,8 @@ def write_frame_products(state: FrameState, ctx: RunContext) -> FrameResult:
     write_atomic(f"{base}.log", "\n".join(state.log) + "\n")
     written["log"] = f"{base}.log"
     metadata["products"] = {k: Path(v).name for k, v in written.items()}
+    metadata["product_keys"] = {k: v for k, v in keys.items() if k in written}
+    metadata["product_stamps"] = {k: _stamp(written[k]) for k in metadata["product_keys"]}
     write_metadata_json(metadata, f"{base}_metadata.json")
     written["metadata"] = f"{base}_metadata.json"
     if ctx.config.output.zip:
@@ -167,10 +174,54 @@ def write_frame_products(state: FrameState, ctx: RunContext) -> FrameResult:
     )
 
 
-def _pixel_product(state: FrameState, base: Path, ctx: RunContext) -> dict[str, str]:
-    """``<stem>_calibrated.fits`` of a frame that got through its steps (``output.calibrated_fits``)."""
+def _product_keys(state: FrameState, ctx: RunContext) -> dict[str, str]:
+    """Return what the large products' content depends on.
+
+    The pixels and the WCS (the ``astrometry`` hash) and, for the preview,
+    the sources drawn on it.
+    """
+    anchor = ctx.provenance.get(state.path, {}).get("astrometry")
+    if anchor is None or state.error is not None:
+        return {}
+    keys = {"calibrated": anchor}
+    if state.phot is not None:
+        xy = np.ascontiguousarray([np.asarray(state.phot["x"], float), np.asarray(state.phot["y"], float)])
+        keys["image"] = f"{anchor}:{hashlib.sha256(xy.tobytes()).hexdigest()[:16]}"
+    return keys
+
+
+def _stamp(path: str) -> list[int]:
+    stat = os.stat(path)
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _kept(base: Path, keys: dict[str, str]) -> set[str]:
+    """Return the large products an earlier run wrote from the same inputs, untouched since (not written again)."""
+    try:
+        previous = json.loads(Path(f"{base}_metadata.json").read_text(encoding="utf-8"))
+        old_keys, stamps, names = previous["product_keys"], previous["product_stamps"], previous["products"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    kept = set()
+    for kind, key in keys.items():
+        try:
+            path = base.parent / names[kind]
+            if old_keys.get(kind) == key and path.name.startswith(base.name) and stamps.get(kind) == _stamp(path):
+                kept.add(kind)
+        except (OSError, KeyError, TypeError, AttributeError):
+            continue
+    return kept
+
+
+def _pixel_product(state: FrameState, base: Path, ctx: RunContext, keep: bool = False) -> dict[str, str]:
+    """``<stem>_calibrated.fits`` of a frame that got through its steps (``output.calibrated_fits``).
+
+    With ``keep`` the earlier run's file, made from the same pixels and WCS, stays as it is.
+    """
     if not ctx.config.output.calibrated_fits or state.error is not None or state.frame is None:
         return {}
+    if keep:
+        return {"calibrated": f"{base}_calibrated.fits"}
     bkg = state.background
     solution = state.wcs
     path = write_calibrated_fits(
@@ -186,8 +237,12 @@ def _pixel_product(state: FrameState, base: Path, ctx: RunContext) -> dict[str, 
     return {"calibrated": str(path)}
 
 
-def _write_main_products(state: FrameState, base: Path, ctx: RunContext, written: dict[str, str]) -> QTable | None:
-    """Write the catalogues, header, WCS and preview; record them in ``written``; return the catalogue."""
+def _write_main_products(state: FrameState, base: Path, ctx: RunContext, written: dict[str, str], *,
+                         keep_image: bool = False) -> QTable | None:
+    """Write the catalogues, header, WCS and preview; record them in ``written``; return the catalogue.
+
+    With ``keep_image`` the earlier run's preview (same pixels, same sources) stays as it is.
+    """
     phot = None
     if state.phot is not None and state.error is None:
         phot = _catalogue(state.phot)
@@ -203,8 +258,9 @@ def _write_main_products(state: FrameState, base: Path, ctx: RunContext, written
         written["wcs"] = f"{base}_wcs.fits"
         written["wcs_header"] = f"{base}_wcs_header.txt"
     if ctx.config.output.png and state.frame is not None and state.background is not None and state.error is None:
-        xy = np.column_stack([state.phot["x"], state.phot["y"]]) if state.phot is not None else np.empty((0, 2))
-        write_preview_png(state.image, xy, f"{base}_image.png", title=base.name)
+        if not keep_image:
+            xy = np.column_stack([state.phot["x"], state.phot["y"]]) if state.phot is not None else np.empty((0, 2))
+            write_preview_png(state.image, xy, f"{base}_image.png", title=base.name)
         written["image"] = f"{base}_image.png"
     return phot
 
