@@ -272,7 +272,8 @@ def test_every_file_is_renamed_into_place_by_the_one_atomic_helper():
         text = path.read_text()
         own += [f"{path.relative_to(root)}: {word}" for word in ("os.replace(", "os.rename(", "mkstemp(", ".partial")
                 if word in text]
-    assert own == []
+    # the one other move: an earlier run's files leave the output folder (docs/runs.md), no temporary file
+    assert own == ["pipeline/outputs.py: os.replace("]
 
 
 def test_writers_leave_no_temporary_file(tmp_path: Path) -> None:

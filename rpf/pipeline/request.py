@@ -146,12 +146,11 @@ def check_out_dir(path: PathLike) -> Path:
         what = "is a file" if existing == folder else f"is inside {existing}, which is a file"
         raise ConfigError(f"output folder {path} {what}")
     try:
-        fd, probe = tempfile.mkstemp(prefix=".rpf-write-test-", dir=existing)
+        with tempfile.TemporaryFile(dir=existing):
+            pass
     except OSError as exc:
         where = "" if existing == folder else f" (nor can it be created in {existing})"
         raise ConfigError(f"output folder {path} is not writable{where}: {exc.strerror or exc}") from None
-    os.close(fd)
-    os.unlink(probe)
     return folder
 
 
