@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -148,6 +149,12 @@ def test_changed_input_content_and_force_recompute_everything(night, baseline, t
     moved = RunRequest(science=(str(copy),), out_dir=out, bias=paths["bias"], dark=paths["dark"], flat=paths["flat"],
                        config=config)
     assert _steps(list(run_eager(moved)), reused=False) == ["products"]
+    # a checkpoint whose arrays are gone is not used: the frame is computed again, and succeeds
+    for array in (out / ".rpf" / "state" / "sim_000" / "arrays").glob("*.npy"):
+        array.unlink()
+    changed = replace(moved, config=config.replace(**ZERO_POINT_CHANGE))
+    events = list(run_eager(changed))
+    assert _steps(events, reused=False) == list(STAGE_NAMES) and events[-1].ok
     # the same path with other pixels (its digest is remembered by size and time): nothing is reused
     with fits.open(copy) as hdul:
         data = hdul[0].data + np.float32(25.0)

@@ -43,7 +43,7 @@ CHECKPOINTS = ("redetect", "photometry", "airmass", "limiting_mag", "targets")
 reads a configuration section no earlier step reads (aperture, astrometry and catalogs,
 zeropoint, psf, and the products' output settings)."""
 
-_EXTERNAL_BYTES = 1 << 20
+_EXTERNAL_BYTES = 1 << 16
 _digests: dict[int, tuple[weakref.ref, str]] = {}
 
 
@@ -64,10 +64,14 @@ def _array_digest(array: np.ndarray) -> str:
     data = np.ascontiguousarray(array)
     digest = hashlib.blake2b(memoryview(data).cast("B"), digest_size=16)
     digest.update(f"{array.dtype.str}{array.shape}".encode())
-    text = digest.hexdigest()
+    return _remember(array, digest.hexdigest())
+
+
+def _remember(array: np.ndarray, digest: str) -> str:
+    """Remember an array's digest while it lives (arrays are never changed in place between steps)."""
     key = id(array)
-    _digests[key] = (weakref.ref(array, lambda _: _digests.pop(key, None)), text)
-    return text
+    _digests[key] = (weakref.ref(array, lambda _: _digests.pop(key, None)), digest)
+    return digest
 
 
 class _Pickler(pickle.Pickler):
@@ -98,7 +102,9 @@ class _Unpickler(pickle.Unpickler):
 
     def persistent_load(self, pid: str) -> np.ndarray:
         if pid not in self.loaded:
-            self.loaded[pid] = np.load(self.arrays / f"{pid}.npy", allow_pickle=False)
+            array = np.load(self.arrays / f"{pid}.npy", allow_pickle=False)
+            _remember(array, pid)  # saved again by a later checkpoint without hashing it again
+            self.loaded[pid] = array
         return self.loaded[pid]
 
 

@@ -187,9 +187,18 @@ def _find_reusable(plan: FramePlan, out_dir: Path, names: list[str]) -> FramePla
         if stage not in names:
             continue
         candidate = checkpoint_file(directory, stage, plan.provenance[stage])
-        if candidate.is_file():
+        if candidate.is_file() and _complete(candidate):
             return replace(plan, resume_after=stage, checkpoint=str(candidate))
     return plan
+
+
+def _complete(checkpoint: Path) -> bool:
+    """Return True when every array file the checkpoint refers to is there."""
+    try:
+        arrays = json.loads(checkpoint.with_suffix(".json").read_text(encoding="utf-8"))["arrays"]
+        return all((checkpoint.parent / "arrays" / f"{name}.npy").is_file() for name in arrays)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def reused_result(out_dir: Path, stem: str, provenance: dict[str, str], *, names: Sequence[str]) -> FrameResult | None:
