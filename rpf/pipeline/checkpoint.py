@@ -38,10 +38,11 @@ __all__ = [
 STATE_DIR = Path(".rpf") / "state"
 """Where, inside the output folder, the frames' checkpoints are kept."""
 
-CHECKPOINTS = ("redetect", "photometry", "airmass", "limiting_mag", "targets")
+CHECKPOINTS = ("redetect", "photometry", "airmass")
 """The steps after which a frame's state is saved: each is the last step before one that
-reads a configuration section no earlier step reads (aperture, astrometry and catalogs,
-zeropoint, psf, and the products' output settings)."""
+reads a configuration section no earlier step reads (aperture; astrometry and catalogs;
+zeropoint).  The steps after ``airmass`` take less time than saving their state would
+(``benchmarks/bench_rerun.py``), so a change of ``psf`` or ``output`` resumes there too."""
 
 _EXTERNAL_BYTES = 1 << 16
 _digests: dict[int, tuple[weakref.ref, str]] = {}
