@@ -9,7 +9,6 @@ cluster comes from :mod:`rpf.pipeline` (the app never imports Dask).
 from __future__ import annotations
 
 import threading
-from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +51,7 @@ class SharedCluster:
     def __init__(self, execution: ExecutionConfig, *, scheduler: str | None = None) -> None:
         self.execution = execution
         self.scheduler = scheduler
-        self._stack = ExitStack()
+        self._cluster: Any = None
         self._lock = threading.Lock()
         self._client: Any = None
         self._status = ClusterStatus("starting", "starting the Dask cluster ...")
@@ -60,22 +59,21 @@ class SharedCluster:
         self._thread.start()
 
     def _start(self) -> None:
-        from rpf.pipeline import open_client
-        from rpf.pipeline.cluster import cluster_info
+        from rpf.pipeline import start_cluster
 
         try:
-            client = self._stack.enter_context(open_client(self.execution, scheduler=self.scheduler))
-            info = cluster_info(client)
+            cluster = start_cluster(self.execution, scheduler=self.scheduler)
         except Exception as exc:  # noqa: BLE001 - any start failure becomes a message in the page
             reason = str(exc) if isinstance(exc, RPFError | OSError) else f"{type(exc).__name__}: {exc}"
             status = ClusterStatus("failed", f"the Dask cluster is not available: {reason}")
-            client = None
+            cluster = None
         else:
+            info = cluster.info
             kind = "local cluster" if info.local else "scheduler"
             workers = f"{info.n_workers} worker{'s' * (info.n_workers != 1)}"
             status = ClusterStatus("ready", f"{kind} {info.scheduler}, {workers}", info.dashboard)
         with self._lock:
-            self._client, self._status = client, status
+            self._cluster, self._status = cluster, status
 
     @property
     def status(self) -> ClusterStatus:
@@ -87,7 +85,7 @@ class SharedCluster:
     def client(self) -> Any:
         """The synchronous ``distributed.Client`` once ready (usable from any thread), else None."""
         with self._lock:
-            return self._client
+            return None if self._cluster is None else self._cluster.client
 
     def wait(self, timeout: float | None = None) -> ClusterStatus:
         """Block until the cluster started or failed (scripts and tests only, never a callback)."""
@@ -98,9 +96,10 @@ class SharedCluster:
         """Close the client and stop a local cluster."""
         self._thread.join()
         with self._lock:
-            self._client = None
+            cluster, self._cluster = self._cluster, None
             self._status = ClusterStatus("closed", "the Dask cluster was closed")
-        self._stack.close()
+        if cluster is not None:
+            cluster.close()
 
 
 _SHARED: dict[tuple[str, ...], SharedCluster] = {}

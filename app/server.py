@@ -12,8 +12,9 @@ from app.cluster import shared_cluster
 from app.models.session import Session
 from app.options import ServeOptions
 from app.views.layout import Dashboard
-from rpf.cli import config_from_args
+from rpf.config import load_config
 from rpf.errors import RPFError
+from rpf.pipeline.request import apply_run_options
 
 __all__ = ["dashboard", "options_from_args", "serve", "serve_command"]
 
@@ -64,10 +65,9 @@ def served_page(options: ServeOptions) -> pn.template.BaseTemplate:
 
 def options_from_args(args: argparse.Namespace) -> ServeOptions:
     """Build the server's options from ``rpf serve`` arguments (offline catalogues unless ``--online``)."""
-    args.catalog = args.ra = args.dec = args.pixel_scale = None
-    args.psf = args.manual_wcs = False
-    args.offline = not args.online
-    config = config_from_args(args)
+    config = apply_run_options(
+        load_config(args.config), offline=not args.online, scheduler=args.scheduler, workers=args.workers
+    )
     extra = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
     return ServeOptions(
         config=config,

@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--address", default="127.0.0.1", help="interface to listen on (0.0.0.0: all)")
     serve.add_argument("--config", type=Path, metavar="FILE", help="settings every session starts from")
     serve.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (tcp://host:8786)")
-    serve.add_argument("--workers", type=int, metavar="N", help="workers of the local cluster")
+    serve.add_argument("--workers", type=option_type("execution", "n_workers"), metavar="N",
+                       help="workers of the local cluster")
     serve.add_argument("--root", action="append", default=[], metavar="DIR", help="server folder to pick frames from")
     serve.add_argument("--data-dir", metavar="DIR", help="where sessions keep uploads and products")
     serve.add_argument("--max-upload-mb", type=float, default=200.0, metavar="MB", help="largest uploaded file")

@@ -30,9 +30,9 @@ STATES = ("idle", "running", "cancelling", "finished", "cancelled", "failed")
 
 
 def _stage_count() -> int:
-    from rpf.pipeline.stages import STAGES
+    from rpf.pipeline import STAGE_NAMES
 
-    return len(STAGES)
+    return len(STAGE_NAMES)
 
 
 def initial_rows(paths: Sequence[str]) -> pd.DataFrame:
@@ -123,7 +123,7 @@ class RunController(param.Parameterized):
         flat: Sequence[str] = (),
     ) -> bool:
         """Submit a run to the cluster; return False (with a message) when it cannot start."""
-        from rpf.pipeline import start_run
+        from rpf.pipeline import RunRequest, start_run
 
         if self.running:
             self.message = "a run is already going on: cancel it first"
@@ -150,10 +150,12 @@ class RunController(param.Parameterized):
             out_dir=str(out_dir),
             message="",
         )
+        request = RunRequest(
+            science=tuple(self.paths), out_dir=str(out_dir), bias=tuple(bias), dark=tuple(dark), flat=tuple(flat),
+            config=config,
+        )  # fmt: skip
         try:
-            self._handle = start_run(
-                self.paths, config=config, out_dir=out_dir, bias=bias, dark=dark, flat=flat, client=client
-            )
+            self._handle = start_run(request, client=client)
         except RPFError as exc:
             self.param.update(state="failed", message=str(exc))
             return False

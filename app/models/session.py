@@ -10,10 +10,13 @@ from typing import Any
 import param
 
 from app.models.inputs import Inputs
+from app.models.pointing import Pointing
 from app.models.run import RunController
 from app.models.selection import Selection
+from app.models.settings import Settings
 from app.options import ServeOptions
 from rpf.config import PipelineConfig
+from rpf.errors import ConfigError
 
 __all__ = ["Session"]
 
@@ -31,6 +34,8 @@ class Session(param.Parameterized):
 
     options = param.ClassSelector(class_=ServeOptions, doc="The server's settings.")
     inputs = param.ClassSelector(class_=Inputs, doc="Frames chosen for the next run.")
+    settings = param.ClassSelector(class_=Settings, doc="Every pipeline parameter of the next run.")
+    pointing = param.ClassSelector(class_=Pointing, doc="Manual pointing and observatory (into the settings).")
     run = param.ClassSelector(class_=RunController, doc="The current run.")
     selection = param.ClassSelector(class_=Selection, doc="The frame and stars on screen.")
     folder = param.String(default="", doc="This session's uploads and products.")
@@ -45,9 +50,11 @@ class Session(param.Parameterized):
             roots=[str(r) for r in options.roots],
         )
         run = RunController(cluster=cluster, folder=str(folder / "runs"))
+        settings = Settings(options.config)
         super().__init__(
-            options=options, inputs=inputs, run=run, selection=Selection(), folder=str(folder), **params
-        )
+            options=options, inputs=inputs, settings=settings, pointing=Pointing(settings=settings), run=run,
+            selection=Selection(), folder=str(folder), **params,
+        )  # fmt: skip
         self.run.param.watch(self._frame_finished, "last_finished")
         self.run.param.watch(self._new_run, "frames")
         self.run.param.watch(self._update_shown, "finished")
@@ -67,8 +74,14 @@ class Session(param.Parameterized):
             self.shown = data
 
     def config(self) -> PipelineConfig:
-        """The configuration of the next run (with the demo's catalogue when the demo is loaded)."""
-        config = self.options.config
+        """The configuration of the next run (with the demo's catalogue when the demo is loaded).
+
+        Raises
+        ------
+        ConfigError
+            A setting breaks its rule.
+        """
+        config = self.settings.to_config()
         if self.inputs.catalog_file:
             config = config.replace(catalogs={"catalog_file": self.inputs.catalog_file, "reference": "file"})
         return config
@@ -76,8 +89,13 @@ class Session(param.Parameterized):
     def start_run(self) -> bool:
         """Start a run of the chosen frames; False (with ``run.message``) when it cannot start."""
         inputs = self.inputs
+        try:
+            config = self.config()
+        except ConfigError as exc:
+            self.run.message = f"fix the settings first: {exc}"
+            return False
         return self.run.start(
-            inputs.science, config=self.config(), bias=inputs.bias, dark=inputs.dark, flat=inputs.flat
+            inputs.science, config=config, bias=inputs.bias, dark=inputs.dark, flat=inputs.flat
         )
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ from app.views.inputs import InputsPanel
 from app.views.photometry import PhotTable
 from app.views.products import Downloads, LogView, PsfView
 from app.views.run_controls import RunControls
+from app.views.settings import SettingsView
 from app.views.sky import SkyContext
 
 __all__ = ["Dashboard"]
@@ -46,6 +47,11 @@ class Dashboard(pn.viewable.Viewer):
             "Products": Downloads(session=session),
             "Log": LogView(session=session),
         }
+        self.pages: dict[str, pn.viewable.Viewable] = {
+            "Run": self.run_page(),
+            "Settings": SettingsView(session=session),
+        }
+        """The main area's tabs, in order (add a page here: ``pages["Night"] = view``)."""
         self._callback = None
 
     def tick(self) -> None:
@@ -65,7 +71,7 @@ class Dashboard(pn.viewable.Viewer):
         """The session ended: stop polling, cancel the run unless kept, delete the session's files."""
         if self._callback is not None:
             self._callback.stop()
-            self._callback = None
+        self._callback = None
         self.session.close()
 
     def sidebar(self) -> list[pn.viewable.Viewable]:
@@ -73,7 +79,7 @@ class Dashboard(pn.viewable.Viewer):
         return [pn.pane.Markdown("### Frames"), self.inputs, pn.layout.Divider(), pn.pane.Markdown("### Run"),
                 self.controls]  # fmt: skip
 
-    def main(self) -> pn.viewable.Viewable:
+    def run_page(self) -> pn.viewable.Viewable:
         """The live run view."""
         tabs = pn.Tabs(*self.views.items(), dynamic=True, sizing_mode="stretch_width", name="diagnostics")
         return pn.Column(
@@ -83,6 +89,10 @@ class Dashboard(pn.viewable.Viewer):
             self.phot,
             sizing_mode="stretch_width",
         )
+
+    def main(self) -> pn.viewable.Viewable:
+        """The main area: one tab per page."""
+        return pn.Tabs(*self.pages.items(), dynamic=True, sizing_mode="stretch_width", name="pages")
 
     def __panel__(self) -> pn.viewable.Viewable:
         self.start()
