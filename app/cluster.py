@@ -46,11 +46,14 @@ class SharedCluster:
         Local-cluster size, or the scheduler address.
     scheduler : str, optional
         An existing scheduler (``--scheduler``); wins over ``execution``.
+    timeout : float
+        Seconds to wait for a scheduler before saying it is unreachable.
     """
 
-    def __init__(self, execution: ExecutionConfig, *, scheduler: str | None = None) -> None:
+    def __init__(self, execution: ExecutionConfig, *, scheduler: str | None = None, timeout: float = 20.0) -> None:
         self.execution = execution
         self.scheduler = scheduler
+        self.timeout = timeout
         self._cluster: Any = None
         self._lock = threading.Lock()
         self._client: Any = None
@@ -62,7 +65,7 @@ class SharedCluster:
         from rpf.pipeline import start_cluster
 
         try:
-            cluster = start_cluster(self.execution, scheduler=self.scheduler)
+            cluster = start_cluster(self.execution, scheduler=self.scheduler, timeout=self.timeout)
         except Exception as exc:  # noqa: BLE001 - any start failure becomes a message in the page
             reason = str(exc) if isinstance(exc, RPFError | OSError) else f"{type(exc).__name__}: {exc}"
             status = ClusterStatus("failed", f"the Dask cluster is not available: {reason}")

@@ -226,11 +226,16 @@ class RunController(param.Parameterized):
         return [(int(i), {"status": "cancelled"}) for i in unfinished]
 
     def frame(self, index: int | None) -> FrameData | None:
-        """The results of a finished frame (None while it runs or when it failed)."""
+        """Return the results of a finished frame (None while it runs or when it failed)."""
         return None if index is None else self.results.get(index)
 
-    def close(self) -> None:
-        """The session ends: cancel the run unless asked to keep it."""
-        if self._handle is not None and self.running and not self.keep_on_close:
-            self._handle.cancel()
-        self._handle = None
+    def close(self) -> Any:
+        """End the session's run: cancel it unless asked to keep it; return its handle (None if no run).
+
+        The handle's ``done`` and ``wait()`` tell when the run's thread has
+        stopped writing products (for whoever deletes the session's folder).
+        """
+        handle, self._handle = self._handle, None
+        if handle is not None and self.running and not self.keep_on_close:
+            handle.cancel()
+        return handle

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,7 @@ class Session(param.Parameterized):
             self.shown = data
 
     def config(self) -> PipelineConfig:
-        """The configuration of the next run (with the demo's catalogue when the demo is loaded).
+        """Return the configuration of the next run (with the demo's catalogue when the demo is loaded).
 
         Raises
         ------
@@ -99,7 +100,26 @@ class Session(param.Parameterized):
         )
 
     def close(self) -> None:
-        """The browser tab closed: cancel the run (unless kept) and delete the session's files."""
-        self.run.close()
-        if not (self.run.keep_on_close and self.run.running):
+        """Release the session (its tab closed): cancel the run unless kept, then delete the session's files.
+
+        A cancelled run still stops its frames in the background; the folder
+        goes once its thread has finished (a daemon thread waits for it, never
+        the caller).
+        """
+        kept = self.run.keep_on_close and self.run.running
+        handle = self.run.close()
+        if kept:
+            return
+        if handle is None or handle.done:
             shutil.rmtree(self.folder, ignore_errors=True)
+            return
+        threading.Thread(target=_delete_when_done, args=(handle, self.folder), daemon=True,
+                         name="rpf-session-cleanup").start()  # fmt: skip
+
+
+def _delete_when_done(handle: Any, folder: str, timeout: float = 600.0) -> None:
+    try:
+        handle.wait(timeout)
+    except Exception:  # noqa: BLE001, S110 - the run's own error was shown already; the files go regardless
+        pass
+    shutil.rmtree(folder, ignore_errors=True)
