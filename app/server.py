@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 import panel as pn
@@ -117,6 +118,6 @@ def serve(options: ServeOptions, *, address: str = "127.0.0.1", port: int = 5006
 def serve_command(args: argparse.Namespace) -> int:
     """Run ``rpf serve`` from parsed arguments; return the exit status."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s rpf serve: %(message)s")
-    logging.getLogger("distributed").setLevel(logging.WARNING)
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     serve(options_from_args(args), address=args.address, port=args.port, show=args.show)
     return 0

@@ -83,7 +83,8 @@ def test_server_files_by_pattern(inputs, tmp_path):
     added = inputs.add_server_files("science", night, "?.fits")
     assert added == [str(night / "a.fits"), str(night / "b.fits")] and inputs.science == added
     assert inputs.add_server_files("flat", night, "flat_*") == [str(night / "flat_1.fits")]
-    assert inputs.add_server_files("dark", night, "dark_*") == [] and "no FITS file matches" in inputs.messages[-1]["text"]
+    assert inputs.add_server_files("dark", night, "dark_*") == []
+    assert "no FITS file matches" in inputs.messages[-1]["text"]
 
 
 def test_inside_root_and_safe_name():

@@ -12,7 +12,7 @@ from astropy.coordinates import SkyCoord
 from app.models.pointing import Pointing
 from app.models.settings import Settings, section_class
 from rpf.cli import build_parser, config_from_args
-from rpf.config import PipelineConfig, describe_config, load_config
+from rpf.config import describe_config, load_config
 from rpf.site import PRESET_OBSERVATORIES
 
 PARAM_TYPES = {"bool": param.Boolean, "int": param.Integer, "float": param.Number, "choice": param.Selector,

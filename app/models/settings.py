@@ -25,7 +25,7 @@ __all__ = ["Settings", "field_tooltip", "section_class"]
 
 
 def field_tooltip(spec: ConfigField) -> str:
-    """The text shown next to a field: its documentation, unit and rule."""
+    """Return the text shown next to a field: its documentation, unit and rule."""
     unit = f" Unit: {spec.unit}." if spec.unit else ""
     return f"{spec.doc.strip() or spec.name}{unit} Allowed: {spec.rule}."
 
@@ -169,7 +169,7 @@ def _plain(value: Any) -> Any:
 
 
 def _editable(spec: ConfigField, value: Any) -> Any:
-    """A configuration value as its parameter holds it (lists for list kinds)."""
+    """Return a configuration value as its parameter holds it (lists for list kinds)."""
     if spec.kind in ("float_pair", "float_list", "str_list") and value is not None:
         return list(value)
     return value

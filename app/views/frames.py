@@ -34,7 +34,8 @@ class FramesTable(pn.viewable.Viewer):
             formatters={
                 "progress": {"type": "progress", "max": run._n_stages, "legend": True},
                 **{c: {"type": "money", "precision": 3, "symbol": ""} for c in ("zero_point", "zero_point_err")},
-                **{c: {"type": "money", "precision": 2, "symbol": ""} for c in ("fwhm_arcsec", "limiting_mag", "airmass")},
+                **{c: {"type": "money", "precision": 2, "symbol": ""}
+                   for c in ("fwhm_arcsec", "limiting_mag", "airmass")},
                 "sources": {"type": "money", "precision": 0, "symbol": ""},
             },  # fmt: skip
             widths={"message": 260, "frame": 150},

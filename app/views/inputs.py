@@ -99,8 +99,9 @@ class InputsPanel(pn.viewable.Viewer):
 
         add.on_click(lambda _: inputs.add_server_files(role.value, Path(root.value) / sub.value, pattern.value))
         return pn.Column(
-            root, sub, pn.Row(pattern, role, add), pn.pane.HTML(pn.bind(listing, root, sub)), sizing_mode="stretch_width"
-        )
+            root, sub, pn.Row(pattern, role, add), pn.pane.HTML(pn.bind(listing, root, sub)),
+            sizing_mode="stretch_width",
+        )  # fmt: skip
 
     def __panel__(self) -> pn.viewable.Viewable:
         inputs = self.session.inputs

@@ -59,7 +59,9 @@ class Dashboard(pn.viewable.Viewer):
         self.session.run.poll()
         status = self.session.run.cluster.status
         link = f" · [Dask dashboard]({html.escape(status.dashboard)})" if status.dashboard else ""
-        self.controls.param.update(cluster_message=f"Cluster: {status.message}{link}", cluster_ready=status.state == "ready")
+        self.controls.param.update(
+            cluster_message=f"Cluster: {status.message}{link}", cluster_ready=status.state == "ready"
+        )
 
     def start(self) -> None:
         """Start polling the run from the session's event loop (once)."""
@@ -68,19 +70,19 @@ class Dashboard(pn.viewable.Viewer):
             self._callback = pn.state.add_periodic_callback(self.tick, period=POLL_MS)
 
     def close(self) -> None:
-        """The session ended: stop polling, cancel the run unless kept, delete the session's files."""
+        """End the session: stop polling, cancel the run unless kept, delete the session's files."""
         if self._callback is not None:
             self._callback.stop()
         self._callback = None
         self.session.close()
 
     def sidebar(self) -> list[pn.viewable.Viewable]:
-        """What goes in the template's sidebar."""
+        """Return what goes in the template's sidebar."""
         return [pn.pane.Markdown("### Frames"), self.inputs, pn.layout.Divider(), pn.pane.Markdown("### Run"),
                 self.controls]  # fmt: skip
 
     def run_page(self) -> pn.viewable.Viewable:
-        """The live run view."""
+        """Build the live run view (frames, image, diagnostics, photometry)."""
         tabs = pn.Tabs(*self.views.items(), dynamic=True, sizing_mode="stretch_width", name="diagnostics")
         return pn.Column(
             self.frames,
@@ -91,7 +93,7 @@ class Dashboard(pn.viewable.Viewer):
         )
 
     def main(self) -> pn.viewable.Viewable:
-        """The main area: one tab per page."""
+        """Return the main area: one tab per page."""
         return pn.Tabs(*self.pages.items(), dynamic=True, sizing_mode="stretch_width", name="pages")
 
     def __panel__(self) -> pn.viewable.Viewable:
@@ -99,7 +101,7 @@ class Dashboard(pn.viewable.Viewer):
         return pn.Row(pn.Column(*self.sidebar(), width=340), self.main(), sizing_mode="stretch_width")
 
     def template(self) -> pn.template.BaseTemplate:
-        """The page served by ``rpf serve`` (no external fonts or scripts: it works offline)."""
+        """Return the page served by ``rpf serve`` (no external fonts or scripts: it works offline)."""
         self.start()
         return pn.template.BootstrapTemplate(
             title=TITLE, sidebar=self.sidebar(), main=[self.main()], sidebar_width=360, header_background="#22304a"

@@ -105,7 +105,8 @@ class LogView(pn.viewable.Viewer):
         return "" if shown is None else shown.text("log")
 
     def __panel__(self) -> pn.viewable.Viewable:
-        box = {"max-height": "330px", "overflow": "auto", "font-size": "11px", "background": "#f7f7f7", "padding": "6px"}
+        box = {"max-height": "330px", "overflow": "auto", "font-size": "11px", "background": "#f7f7f7",
+               "padding": "6px"}  # fmt: skip
         return pn.Column(
             "#### Run",
             pn.pane.Str(pn.bind(lambda lines: "\n".join(lines[-200:]), self.session.run.param.log), styles=box),

@@ -171,7 +171,8 @@ class SettingsView(pn.viewable.Viewer):
         return pn.Card(
             pn.Row(*fields, sizing_mode="stretch_width"),
             pn.Row(pn.widgets.Checkbox.from_param(pointing.param.flip, name="Flipped"),
-                   pn.widgets.Checkbox.from_param(pointing.param.manual, name="Use as the WCS (frames that do not solve)"),
+                   pn.widgets.Checkbox.from_param(pointing.param.manual,
+                                                  name="Use as the WCS (frames that do not solve)"),
                    apply),
             pn.Row(site, new["name"], *numbers.values(), new["mpc"], add),
             pn.pane.Markdown(pointing.param.message, styles={"color": "#22304a"}),
