@@ -164,11 +164,13 @@ def test_upload_run_live_rows_and_downloads(browser, server, night, tmp_path):
 
     page.locator(".bk-tab", has_text="Products").first.click()
     frame_zip = _download(page, "Frame ZIP")
-    names = zipfile.ZipFile(frame_zip).namelist()
-    assert "sim_002_phot.csv" in names and "sim_002_calibrated.fits" in names, names
+    (products,) = [p for p in Path(server["data"]).glob("session-*/runs/run-001") if (p / "sim_002_phot.csv").exists()]
     with zipfile.ZipFile(frame_zip) as bundle:
+        names = bundle.namelist()
         phot = pd.read_csv(io.BytesIO(bundle.read("sim_002_phot.csv")))
-    assert len(phot) > 10 and {"ra", "dec", "mag"} <= set(phot.columns)
+    on_disk = {p.name for p in products.glob("sim_002*") if p.suffix != ".zip"}
+    assert {"sim_002_phot.csv", "sim_002_metadata.json"} <= set(names) <= on_disk, (names, on_disk)
+    assert phot.equals(pd.read_csv(products / "sim_002_phot.csv")) and len(phot) > 10
 
     page.wait_for_selector("text=Run ZIP")
     run_zip = zipfile.ZipFile(_download(page, "Run ZIP")).namelist()

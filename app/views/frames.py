@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import panel as pn
 import param
+from bokeh.models.widgets.tables import NumberFormatter
 
 from app.models.session import Session
 
@@ -14,6 +15,11 @@ TITLES = {
     "fwhm_arcsec": 'FWHM (")', "zero_point": "Zero point", "zero_point_err": "±", "limiting_mag": "Lim. mag",
     "airmass": "Airmass", "wcs": "WCS", "message": "Message",
 }  # fmt: skip
+
+
+def _number(pattern: str) -> NumberFormatter:
+    """Numbers with a fixed precision; blank until the frame has them (no "NaN")."""
+    return NumberFormatter(format=pattern, nan_format="", null_format="")
 
 
 class FramesTable(pn.viewable.Viewer):
@@ -27,18 +33,17 @@ class FramesTable(pn.viewable.Viewer):
         self.table = pn.widgets.Tabulator(
             run.frames.copy(),
             show_index=False,
-            layout="fit_columns",
+            layout="fit_data_stretch",
             disabled=True,
             selectable=1,
             titles=TITLES,
             formatters={
                 "progress": {"type": "progress", "max": run._n_stages, "legend": True},
-                **{c: {"type": "money", "precision": 3, "symbol": ""} for c in ("zero_point", "zero_point_err")},
-                **{c: {"type": "money", "precision": 2, "symbol": ""}
-                   for c in ("fwhm_arcsec", "limiting_mag", "airmass")},
-                "sources": {"type": "money", "precision": 0, "symbol": ""},
-            },  # fmt: skip
-            widths={"message": 260, "frame": 150},
+                **{c: _number("0.000") for c in ("zero_point", "zero_point_err")},
+                **{c: _number("0.00") for c in ("fwhm_arcsec", "limiting_mag", "airmass")},
+                "sources": _number("0"),
+            },
+            widths={"message": 320, "frame": 130, "progress": 90},
             height=210,
             sizing_mode="stretch_width",
             name="frames-table",
