@@ -95,7 +95,8 @@ def server(tmp_path_factory, night):
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        # software WebGL (no GPU) stalls the renderer on a busy machine: Bokeh draws on a canvas instead
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         yield chromium
         chromium.close()
 

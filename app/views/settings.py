@@ -138,7 +138,7 @@ class SettingsView(pn.viewable.Viewer):
                 "`rpf run --config`; hover the **?** of a field for its meaning, unit and allowed values. "
                 "The `execution` section is the server's: runs go to its shared Dask cluster."
             ),
-            pn.Row(*downloads, reset, pn.pane.Markdown("Load a file:"), self.loader),
+            pn.FlexBox(*downloads, reset, pn.pane.Markdown("Load a file:"), self.loader),
             pn.pane.HTML(pn.bind(self._errors, self.settings.param.errors, self.param.message)),
             sizing_mode="stretch_width",
         )
@@ -146,10 +146,12 @@ class SettingsView(pn.viewable.Viewer):
     def _pointing(self) -> pn.viewable.Viewable:
         pointing = self.session.pointing
         fields = [
-            pn.widgets.TextInput.from_param(pointing.param.ra, name="RA", placeholder="10:00:28.6 or 150.119"),
-            pn.widgets.TextInput.from_param(pointing.param.dec, name="Dec", placeholder="+02:12:21 or 2.206"),
-            pn.widgets.FloatInput.from_param(pointing.param.pixel_scale, name="Scale (arcsec/px)"),
-            pn.widgets.FloatInput.from_param(pointing.param.rotation_deg, name="Rotation (deg)"),
+            pn.widgets.TextInput.from_param(pointing.param.ra, name="RA", placeholder="10:00:28.6 or 150.119",
+                                            width=200),
+            pn.widgets.TextInput.from_param(pointing.param.dec, name="Dec", placeholder="+02:12:21 or 2.206",
+                                            width=200),
+            pn.widgets.FloatInput.from_param(pointing.param.pixel_scale, name="Scale (arcsec/px)", width=140),
+            pn.widgets.FloatInput.from_param(pointing.param.rotation_deg, name="Rotation (deg)", width=120),
         ]
         apply = pn.widgets.Button(name="Apply pointing", button_type="primary", width=140)
         apply.on_click(lambda _: pointing.apply())
@@ -169,12 +171,12 @@ class SettingsView(pn.viewable.Viewer):
 
         add.on_click(add_site)
         return pn.Card(
-            pn.Row(*fields, sizing_mode="stretch_width"),
-            pn.Row(pn.widgets.Checkbox.from_param(pointing.param.flip, name="Flipped"),
+            pn.FlexBox(*fields),
+            pn.FlexBox(pn.widgets.Checkbox.from_param(pointing.param.flip, name="Flipped"),
                    pn.widgets.Checkbox.from_param(pointing.param.manual,
                                                   name="Use as the WCS (frames that do not solve)"),
                    apply),
-            pn.Row(site, new["name"], *numbers.values(), new["mpc"], add),
+            pn.FlexBox(site, new["name"], *numbers.values(), new["mpc"], add),
             pn.pane.Markdown(pointing.param.message, styles={"color": "#22304a"}),
             title="Pointing and observatory", sizing_mode="stretch_width", name="pointing",
         )  # fmt: skip
