@@ -126,6 +126,7 @@ def _wait_statuses(page, predicate, timeout=TIMEOUT_MS / 1000):
     deadline = time.monotonic() + timeout
     seen = []
     while time.monotonic() < deadline:
+        page.bring_to_front()  # a page in the background is not repainted: its table would not move
         statuses = _statuses(page)
         seen.append(statuses)
         if statuses and predicate(statuses):
@@ -224,8 +225,9 @@ def test_two_sessions_run_at_once_and_a_closed_tab_frees_its_folder(browser, ser
     _wait_statuses(demo, lambda s: s == ["done"] * 2)
     _wait_statuses(upload, lambda s: s == ["done"])
     frame_cells = '.tabulator-cell[tabulator-field="frame"]'
-    assert demo.locator(frame_cells).all_inner_texts() == ["sim_000.fits", "sim_001.fits"]
     assert upload.locator(frame_cells).all_inner_texts() == ["sim_001.fits"]
+    demo.bring_to_front()
+    assert demo.locator(frame_cells).all_inner_texts() == ["sim_000.fits", "sim_001.fits"]
     upload.context.close()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len([f for f in folders if f.exists()]) > 1:

@@ -88,7 +88,7 @@ class SettingsView(pn.viewable.Viewer):
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
-        self.loader = pn.widgets.FileInput(accept=".toml,.yaml,.yml,.json", name="settings-file", width=240)
+        self.loader = pn.widgets.FileInput(accept=".toml,.yaml,.yml,.json", width=240)
         self.loader.param.watch(self._load, "value")
 
     @property
