@@ -92,13 +92,22 @@ def server(tmp_path_factory, night):
     log.close()
 
 
+def _launch(playwright):
+    # software WebGL (no GPU) stalls the renderer on a busy machine: Bokeh draws on a canvas instead
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+
+
 @pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        # software WebGL (no GPU) stalls the renderer on a busy machine: Bokeh draws on a canvas instead
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield chromium
-        chromium.close()
+def playwright():
+    with sync_api.sync_playwright() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    chromium = _launch(playwright)
+    yield chromium
+    chromium.close()
 
 
 def _open(browser, server):
@@ -210,10 +219,11 @@ def test_rejected_uploads_each_have_their_message(browser, server, tmp_path):
     page.context.close()
 
 
-def test_two_sessions_run_at_once_and_a_closed_tab_frees_its_folder(browser, server, night):
+def test_two_sessions_run_at_once_and_a_closed_tab_frees_its_folder(browser, playwright, server, night):
     sessions_before = set(Path(server["data"]).glob("session-*"))
+    other = _launch(playwright)  # two users: two browsers, each page in the foreground of its own
     demo = _open(browser, server)
-    upload = _open(browser, server)
+    upload = _open(other, server)
     demo.locator("button", has_text="Load demo frames").first.click()
     demo.wait_for_selector("text=2 science, 2 bias, 2 dark, 2 flat")
     _upload(upload, "science", night["science"][1:2])
@@ -234,6 +244,7 @@ def test_two_sessions_run_at_once_and_a_closed_tab_frees_its_folder(browser, ser
         time.sleep(0.5)
     assert len([f for f in folders if f.exists()]) == 1, "the closed tab's session folder was not deleted"
     demo.context.close()
+    other.close()
 
 
 def test_no_traceback_in_the_server_log_for_user_errors(server):
