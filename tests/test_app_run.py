@@ -123,6 +123,20 @@ def test_bad_settings_and_no_frames_are_messages_not_errors(tmp_path, cluster, n
     assert session.run.state == "idle"
 
 
+def test_two_sessions_run_at_once_on_the_shared_cluster(tmp_path, cluster, night):
+    first, second = _session(tmp_path, cluster, night), _session(tmp_path, cluster)
+    second.inputs.science = [night["science"][1]]
+    assert first.start_run() and second.start_run()
+    assert first.folder != second.folder
+    while first.run.running or second.run.running:
+        first.run.poll()
+        second.run.poll()
+        time.sleep(0.05)
+    assert list(first.run.frames["status"]) == ["done"] * 3 and list(second.run.frames["status"]) == ["done"]
+    assert Path(first.run.out_dir).parent != Path(second.run.out_dir).parent
+    assert second.run.frame(0).products["phot"].startswith(second.folder)
+
+
 def test_unreachable_scheduler_is_a_message(tmp_path):
     shared = SharedCluster(CONFIG.execution, scheduler="tcp://127.0.0.1:9", timeout=2)
     status = shared.wait(60)

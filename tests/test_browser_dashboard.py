@@ -219,34 +219,6 @@ def test_rejected_uploads_each_have_their_message(browser, server, tmp_path):
     page.context.close()
 
 
-def test_two_sessions_run_at_once_and_a_closed_tab_frees_its_folder(browser, playwright, server, night):
-    sessions_before = set(Path(server["data"]).glob("session-*"))
-    other = _launch(playwright)  # two users: two browsers, each page in the foreground of its own
-    demo = _open(browser, server)
-    upload = _open(other, server)
-    demo.locator("button", has_text="Load demo frames").first.click()
-    demo.wait_for_selector("text=2 science, 2 bias, 2 dark, 2 flat")
-    _upload(upload, "science", night["science"][1:2])
-    upload.wait_for_selector("text=1 science")
-    folders = set(Path(server["data"]).glob("session-*")) - sessions_before
-    assert len(folders) == 2
-    demo.get_by_role("button", name="Run", exact=True).click()
-    upload.get_by_role("button", name="Run", exact=True).click()
-    _wait_statuses(demo, lambda s: s == ["done"] * 2)
-    _wait_statuses(upload, lambda s: s == ["done"])
-    frame_cells = '.tabulator-cell[tabulator-field="frame"]'
-    assert upload.locator(frame_cells).all_inner_texts() == ["sim_001.fits"]
-    demo.bring_to_front()
-    assert demo.locator(frame_cells).all_inner_texts() == ["sim_000.fits", "sim_001.fits"]
-    upload.context.close()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len([f for f in folders if f.exists()]) > 1:
-        time.sleep(0.5)
-    assert len([f for f in folders if f.exists()]) == 1, "the closed tab's session folder was not deleted"
-    demo.context.close()
-    other.close()
-
-
 def test_no_traceback_in_the_server_log_for_user_errors(server):
     log = Path(server["log"]).read_text()
     assert "Traceback" not in log, log[-3000:]
