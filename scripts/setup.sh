@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # Set up RPF on a fresh machine: system packages (Debian/Ubuntu) and a virtual
 # environment in .venv with the package installed (editable) and its extras.
-# Usage: bash scripts/setup.sh [--test]
+# Usage: bash scripts/setup.sh [--test]      (--check-browser: only say where chromium is)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# chromium drives the dashboard's browser tests (Playwright, no browser download)
+# and takes the documentation's screenshots.
+browser_line="apt-get install -y chromium"
+if [[ "${1:-}" == "--check-browser" ]]; then
+  if command -v chromium >/dev/null; then command -v chromium; exit 0; fi
+  echo "rpf setup: chromium is missing; run:  sudo ${browser_line}" >&2
+  exit 1
+fi
 
 extras="app"
 [[ "${1:-}" == "--test" ]] && extras="app,test"
@@ -30,6 +39,17 @@ if (( ${#missing[@]} )); then
     echo "rpf setup: these system packages are missing: ${missing[*]}" >&2
     echo "  run:  sudo apt-get install ${missing[*]}" >&2
     echo "  (RPF works without them, but cannot plate-solve offline.)" >&2
+  fi
+fi
+
+if ! command -v chromium >/dev/null; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    echo "rpf setup: installing chromium (the dashboard's browser tests)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive ${browser_line} -qq >/dev/null
+  else
+    echo "rpf setup: chromium is missing (the dashboard works in any browser; its tests need chromium)" >&2
+    echo "  run:  sudo ${browser_line}" >&2
   fi
 fi
 

@@ -78,3 +78,39 @@ def test_catalogue_layer_depends_on_no_stage():
 def test_all_modules_importable():
     for module in pkgutil.walk_packages(rpf.__path__, "rpf."):
         importlib.import_module(module.name)
+
+
+APP = ROOT.parent / "app"
+UI = ("panel", "bokeh", "holoviews", "hvplot", "datashader")
+
+
+def test_app_never_imports_dask_and_models_never_import_ui():
+    """``app/`` reaches Dask only through ``rpf.pipeline``; ``app/models`` is headless (no UI, no views)."""
+    files = sorted(APP.rglob("*.py"))
+    assert len(files) > 5
+    for path in files:
+        rel = path.relative_to(APP).as_posix()
+        modules = _modules(path)
+        assert not _imports(path) & {"dask", "distributed"}, rel
+        if rel.startswith("models/"):
+            assert not {name.split(".")[0] for name in modules} & set(UI), rel
+            assert not _under(modules, ("app.views", "app.server")), rel
+
+
+def test_app_layering_rule_sees_nested_imports(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f():\n    import distributed\n    from panel.widgets import Button\n")
+    assert {"distributed", "panel"} <= _imports(probe)
+
+
+def test_rpf_imports_app_only_in_the_serve_command():
+    """``rpf`` never imports the dashboard, except ``rpf serve`` loading it on demand (not at import)."""
+    for path in ROOT.rglob("*.py"):
+        rel = path.relative_to(ROOT).as_posix()
+        names = _imports(path)
+        if rel != "cli.py":
+            assert "app" not in names, rel
+    tree = ast.parse((ROOT / "cli.py").read_text())
+    top_level = {n.module.split(".")[0] for n in tree.body if isinstance(n, ast.ImportFrom) and n.module}
+    top_level |= {a.name.split(".")[0] for n in tree.body if isinstance(n, ast.Import) for a in n.names}
+    assert "app" not in top_level

@@ -1,0 +1,230 @@
+"""The served dashboard in Debian's chromium (Playwright): uploads, a live run, downloads, two sessions.
+
+``rpf serve`` runs as a subprocess on 127.0.0.1 and a free port, with a
+local Dask cluster of one single-threaded worker (frames run one after the
+other, so later frames are still running when the first row turns done).
+Select these tests with ``-m browser``; they are part of the normal run.
+"""
+
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.io import fits
+
+from app.models.inputs import write_demo_night
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(1200)]
+
+CHROMIUM = "/usr/bin/chromium"
+TIMEOUT_MS = 300_000
+"""Generous: on a busy machine the first page of a server takes a minute to render."""
+SHOTS = os.environ.get("RPF_SCREENSHOTS")
+"""Folder to keep the screenshots in (``docs/screenshots`` refreshes the documentation's)."""
+
+if not Path(CHROMIUM).is_file():
+    pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+SERVER_CONFIG = """\
+[execution]
+n_workers = 1
+threads_per_worker = 1
+processes = true
+dashboard_address = "none"
+[catalogs]
+offline = true
+reference = "file"
+catalog_file = "{catalog}"
+"""
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory):
+    return write_demo_night(tmp_path_factory.mktemp("night"), n_frames=3, size=256)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, night):
+    folder = tmp_path_factory.mktemp("serve")
+    config = folder / "serve.toml"
+    config.write_text(SERVER_CONFIG.format(catalog=night["catalog"][0]))
+    port = _free_port()
+    data = folder / "data"
+    command = [sys.executable, "-m", "rpf.cli", "serve", "--port", str(port), "--config", str(config),
+               "--data-dir", str(data), "--max-upload-mb", "1", "--demo-frames", "2", "--demo-size", "256"]  # fmt: skip
+    log = (folder / "serve.log").open("w")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/liveness", timeout=2)
+            break
+        except OSError:
+            assert process.poll() is None, (folder / "serve.log").read_text()
+            assert time.monotonic() < deadline, "rpf serve did not start"
+            time.sleep(0.5)
+    yield {"url": url, "data": data, "log": folder / "serve.log"}
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    log.close()
+
+
+def _launch(playwright):
+    # software WebGL (no GPU) stalls the renderer on a busy machine: Bokeh draws on a canvas instead
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    with sync_api.sync_playwright() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    chromium = _launch(playwright)
+    yield chromium
+    chromium.close()
+
+
+def _open(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server["url"])
+    page.wait_for_selector("text=Load demo frames")
+    page.wait_for_selector("text=Cluster: local cluster")
+    return page
+
+
+def _shot(page, name, folder):
+    path = Path(SHOTS or folder) / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 10_000
+
+
+def _statuses(page):
+    return page.locator('.tabulator-cell[tabulator-field="status"]').all_inner_texts()
+
+
+def _wait_statuses(page, predicate, timeout=TIMEOUT_MS / 1000):
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        page.bring_to_front()  # a page in the background is not repainted: its table would not move
+        statuses = _statuses(page)
+        seen.append(statuses)
+        if statuses and predicate(statuses):
+            return seen
+        time.sleep(0.2)
+    raise AssertionError(f"frame statuses never matched; last seen {seen[-3:]}")
+
+
+def _upload(page, role, paths):
+    page.locator(".bk-tab", has_text=role.capitalize()).first.click()
+    index = ["science", "bias", "dark", "flat"].index(role)
+    page.locator("input[type=file]").nth(index).set_input_files([str(p) for p in paths])
+
+
+def _download(page, text):
+    with page.expect_download() as info:
+        page.locator("button", has_text=text).first.click()
+    return Path(info.value.path())
+
+
+def test_upload_run_live_rows_and_downloads(browser, server, night, tmp_path):
+    page = _open(browser, server)
+    _upload(page, "science", night["science"])
+    page.wait_for_selector("text=3 science")
+    for role in ("bias", "dark", "flat"):
+        _upload(page, role, night[role])
+    page.wait_for_selector("text=3 science, 2 bias, 2 dark, 2 flat")
+    page.get_by_role("button", name="Run", exact=True).click()
+    seen = _wait_statuses(page, lambda s: "done" in s)
+    first_done = seen[-1]
+    assert first_done.count("done") == 1 and {"queued", "running"} & set(first_done), first_done
+    assert any("running" in s for s in seen)
+    _shot(page, "run_live", tmp_path)
+    _wait_statuses(page, lambda s: s == ["done"] * 3)
+    page.wait_for_selector("text=Finished: 3/3 frame(s).")
+    _shot(page, "run", tmp_path)
+
+    page.locator(".bk-tab", has_text="Products").first.click()
+    frame_zip = _download(page, "Frame ZIP")
+    (products,) = [p for p in Path(server["data"]).glob("session-*/runs/run-001") if (p / "sim_002_phot.csv").exists()]
+    with zipfile.ZipFile(frame_zip) as bundle:
+        names = bundle.namelist()
+        phot = pd.read_csv(io.BytesIO(bundle.read("sim_002_phot.csv")))
+    on_disk = {p.name for p in products.glob("sim_002*") if p.suffix != ".zip"}
+    assert {"sim_002_phot.csv", "sim_002_metadata.json"} <= set(names) <= on_disk, (names, on_disk)
+    assert phot.equals(pd.read_csv(products / "sim_002_phot.csv")) and len(phot) > 10
+
+    page.wait_for_selector("text=Run ZIP")
+    run_zip = zipfile.ZipFile(_download(page, "Run ZIP")).namelist()
+    for stem in ("sim_000", "sim_001", "sim_002"):
+        assert f"{stem}_phot.csv" in run_zip
+    assert "run_summary.csv" in run_zip
+    summary = pd.read_csv(_download(page, "Run summary CSV"))
+    assert len(summary) == 3
+    page.context.close()
+
+
+def test_rejected_uploads_each_have_their_message(browser, server, tmp_path):
+    page = _open(browser, server)
+    good = tmp_path / "good.fits"
+    fits.PrimaryHDU(np.zeros((8, 8), np.float32)).writeto(good)
+    junk = tmp_path / "junk.fits"
+    junk.write_bytes(b"these bytes are not a FITS file" * 4)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("observing log")
+    _upload(page, "science", [good, junk, notes])
+    messages = page.locator(".rpf-messages")
+    page.wait_for_selector("text=junk.fits: rejected")
+    page.wait_for_selector("text=notes.txt: rejected")
+    text = messages.inner_text()
+    assert "junk.fits: rejected: not a FITS file (it does not start with SIMPLE = T)" in text
+    assert "notes.txt: rejected: not a FITS file name" in text
+    assert "good.fits: added as science" in text
+    page.wait_for_selector("text=1 science")
+    assert "Traceback" not in page.content()
+    _shot(page, "inputs", tmp_path)
+    page.locator(".bk-tab", has_text="Settings").first.click()
+    page.get_by_text("detection", exact=True).click()
+    page.wait_for_selector("text=threshold_sigma (sigma)")
+    _shot(page, "settings", tmp_path)
+    page.context.close()
+
+
+def test_no_traceback_in_the_server_log_for_user_errors(server):
+    log = Path(server["log"]).read_text()
+    assert "Traceback" not in log, log[-3000:]
+
+
+def test_chromium_found_by_setup_script():
+    script = Path(__file__).parents[1] / "scripts" / "setup.sh"
+    out = subprocess.run(["bash", str(script), "--check-browser"], capture_output=True, text=True)
+    assert out.returncode == 0 and shutil.which("chromium") in out.stdout
