@@ -72,6 +72,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=option_type("execution", "n_workers"),
                       help="workers of the local cluster (default: one per core)")
 
+    serve = sub.add_parser("serve", help="start the dashboard in the browser (needs the 'app' extra)")
+    serve.add_argument("--port", type=int, default=5006, help="port (0: any free port)")
+    serve.add_argument("--address", default="127.0.0.1", help="interface to listen on (0.0.0.0: all)")
+    serve.add_argument("--config", type=Path, metavar="FILE", help="settings every session starts from")
+    serve.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (tcp://host:8786)")
+    serve.add_argument("--workers", type=int, metavar="N", help="workers of the local cluster")
+    serve.add_argument("--root", action="append", default=[], metavar="DIR", help="server folder to pick frames from")
+    serve.add_argument("--data-dir", metavar="DIR", help="where sessions keep uploads and products")
+    serve.add_argument("--max-upload-mb", type=float, default=200.0, metavar="MB", help="largest uploaded file")
+    serve.add_argument("--demo-frames", type=int, default=4, metavar="N", help="frames of 'load demo frames'")
+    serve.add_argument("--demo-size", type=int, default=1024, metavar="PX", help="size of the demo frames")
+    serve.add_argument("--online", action="store_true", help="query online catalogues (default: offline)")
+    serve.add_argument("--show", action="store_true", help="open a browser tab")
+
     cfg = sub.add_parser("config", help="print or write the default configuration")
     cfg.add_argument("--write", type=Path, metavar="FILE", help="write it here (.toml, .yaml or .json)")
 
@@ -188,6 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "serve":
+            from app.server import serve_command
+
+            return serve_command(args)
         if args.command == "config":
             if args.write:
                 PipelineConfig().save(args.write)

@@ -1,0 +1,96 @@
+"""The whole dashboard of one session: sidebar (inputs, run) and the live run view."""
+
+from __future__ import annotations
+
+import html
+
+import panel as pn
+import param
+
+from app.models.session import Session
+from app.views.diagnostics import MagErrorPlot, ZeroPointPlot
+from app.views.frames import FramesTable
+from app.views.image import ImageView
+from app.views.inputs import InputsPanel
+from app.views.photometry import PhotTable
+from app.views.products import Downloads, LogView, PsfView
+from app.views.run_controls import RunControls
+from app.views.sky import SkyContext
+
+__all__ = ["Dashboard"]
+
+POLL_MS = 200
+"""How often a session applies the run's new events (ms)."""
+
+TITLE = "RPF · RAPAS Photometry Factory"
+
+
+class Dashboard(pn.viewable.Viewer):
+    """All views of one session, built from its :class:`~app.models.session.Session`."""
+
+    session = param.ClassSelector(class_=Session)
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        session = self.session
+        self.inputs = InputsPanel(session=session)
+        self.controls = RunControls(session=session)
+        self.frames = FramesTable(session=session)
+        self.image = ImageView(session=session)
+        self.phot = PhotTable(session=session)
+        self.views = {
+            "Zero point": ZeroPointPlot(session=session),
+            "Mag vs error": MagErrorPlot(session=session),
+            "PSF": PsfView(session=session),
+            "Sky": SkyContext(session=session),
+            "Products": Downloads(session=session),
+            "Log": LogView(session=session),
+        }
+        self._callback = None
+
+    def tick(self) -> None:
+        """Apply new run events and refresh the cluster's state (never waits)."""
+        self.session.run.poll()
+        status = self.session.run.cluster.status
+        link = f" · [Dask dashboard]({html.escape(status.dashboard)})" if status.dashboard else ""
+        self.controls.param.update(cluster_message=f"Cluster: {status.message}{link}", cluster_ready=status.state == "ready")
+
+    def start(self) -> None:
+        """Start polling the run from the session's event loop (once)."""
+        if self._callback is None:
+            self.tick()
+            self._callback = pn.state.add_periodic_callback(self.tick, period=POLL_MS)
+
+    def close(self) -> None:
+        """The session ended: stop polling, cancel the run unless kept, delete the session's files."""
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+        self.session.close()
+
+    def sidebar(self) -> list[pn.viewable.Viewable]:
+        """What goes in the template's sidebar."""
+        return [pn.pane.Markdown("### Frames"), self.inputs, pn.layout.Divider(), pn.pane.Markdown("### Run"),
+                self.controls]  # fmt: skip
+
+    def main(self) -> pn.viewable.Viewable:
+        """The live run view."""
+        tabs = pn.Tabs(*self.views.items(), dynamic=True, sizing_mode="stretch_width", name="diagnostics")
+        return pn.Column(
+            self.frames,
+            pn.Row(self.image, pn.Column(tabs, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
+            pn.pane.Markdown("#### Photometry of the frame on screen"),
+            self.phot,
+            sizing_mode="stretch_width",
+        )
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        self.start()
+        return pn.Row(pn.Column(*self.sidebar(), width=340), self.main(), sizing_mode="stretch_width")
+
+    def template(self) -> pn.template.BaseTemplate:
+        """The page served by ``rpf serve`` (no external fonts or scripts: it works offline)."""
+        self.start()
+        return pn.template.BootstrapTemplate(
+            title=TITLE, sidebar=self.sidebar(), main=[self.main()], sidebar_width=360, header_background="#22304a"
+        )
