@@ -77,7 +77,7 @@ def _variable_source(catalog: Any, size: int) -> int:
     return int(catalog["source_id"][chosen])
 
 
-def write_night_demo(folder: str | Path, *, n_frames: int = 8, size: int = 256, seed: int = 5) -> NightDemo:
+def write_night_demo(folder: str | Path, *, n_frames: int = 8, size: int = 256, seed: int = 8) -> NightDemo:
     """Simulate the demo night and write its frames, calibration frames and catalogue.
 
     Parameters
