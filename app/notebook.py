@@ -37,8 +37,8 @@ __all__ = ["NightApp"]
 POLL_MS = 300
 """How often the app applies its run's new events (ms)."""
 
-NOTEBOOK_EXECUTION = {"n_workers": 1, "processes": False, "dashboard_address": None}
-"""The demo's Dask cluster: one worker thread in the kernel's process, no Dask dashboard port."""
+NOTEBOOK_EXECUTION = {"n_workers": 1, "processes": True, "dashboard_address": None}
+"""The demo's Dask cluster: one worker process (the kernel or server stays responsive), no Dask dashboard port."""
 
 
 class NightApp(pn.viewable.Viewer):
@@ -64,9 +64,9 @@ class NightApp(pn.viewable.Viewer):
         params.setdefault("lightcurve_model", LightCurveModel(night=night))
         super().__init__(night=night, **params)
         self._callback: Any = None
-        self.run_button = pn.widgets.Button(name="Run the night", button_type="primary", width=160)
+        self.run_button = pn.widgets.Button(label="Run the night", color="primary", width=160)
         self.run_button.on_click(lambda _: self.start())
-        self.cancel_button = pn.widgets.Button(name="Cancel", width=100, disabled=True)
+        self.cancel_button = pn.widgets.Button(label="Cancel", width=100, disabled=True)
         self.cancel_button.on_click(lambda _: self.night.cancel())
         self.status = pn.pane.Markdown(self._status_text(), name="night-status")
         self.night.param.watch(self._state_changed, ["state", "finished", "message"])

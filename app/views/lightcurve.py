@@ -39,27 +39,27 @@ class LightCurveView(pn.viewable.Viewer):
         super().__init__(**params)
         model = self.model
         self.text = pn.widgets.TextInput(
-            name="Star", placeholder="RA Dec (degrees or hh:mm:ss ±dd:mm:ss) or a name", width=330,
+            label="Star", placeholder="RA Dec (degrees or hh:mm:ss ±dd:mm:ss) or a name", width=330,
         )
-        self.show = pn.widgets.Button(name="Show light curve", button_type="primary", width=150, align="end")
+        self.show = pn.widgets.Button(label="Show light curve", color="primary", width=150, align="end")
         self.show.on_click(lambda _: model.pick_text(self.text.value))
         self.text.param.watch(lambda event: model.pick_text(event.new), "value")
         self.comparison = pn.widgets.TextInput(
-            name="Comparison stars", placeholder="star numbers, comma-separated (empty: automatic)", width=330,
+            label="Comparison stars", placeholder="star numbers, comma-separated (empty: automatic)", width=330,
         )
         self.comparison.param.watch(self._comparison_typed, "value")
-        self.obscode = pn.widgets.TextInput(name="AAVSO observer code", width=160)
+        self.obscode = pn.widgets.TextInput(label="AAVSO observer code", width=160)
         self.obscode.link(model, value="obscode")
         self.csv = pn.widgets.FileDownload(callback=lambda: model.download("csv"), filename="lightcurve.csv",
-                                           label="Download CSV", button_type="success", disabled=True, width=170,
-                                           align="end", name="lightcurve-csv")  # fmt: skip
+                                           label="Download CSV", color="success", disabled=True, width=170,
+                                           align="end")  # fmt: skip
         self.aavso = pn.widgets.FileDownload(callback=lambda: model.download("aavso"), filename="aavso.txt",
-                                             label="Download AAVSO", button_type="success", disabled=True,
-                                             width=170, align="end", name="lightcurve-aavso")  # fmt: skip
+                                             label="Download AAVSO", color="success", disabled=True,
+                                             width=170, align="end")  # fmt: skip
         self.message = pn.pane.Markdown("", name="lightcurve-message", sizing_mode="stretch_width")
         self.comparisons = pn.widgets.Tabulator(pd.DataFrame(columns=list(COMPARISON_COLUMNS)), disabled=True,
                                                 show_index=False, height=200, sizing_mode="stretch_width",
-                                                name="lightcurve-comparison")  # fmt: skip
+                                                )  # fmt: skip
         self.stars_stream: hv.streams.Selection1D | None = None
         self._stars = pd.DataFrame()
         self.stars_plot = self._stars_plot()
@@ -80,7 +80,7 @@ class LightCurveView(pn.viewable.Viewer):
             return hv.Points(data, kdims=["mag", "rms"], vdims=["star", "n_frames", "ra", "dec"]).opts(
                 title="Stars: scatter vs magnitude (click one)", width=420, height=300, size=7, color="#555555",
                 tools=["hover", "tap"], active_tools=["tap"], logy=False, xlabel="median calibrated mag",
-                ylabel="scatter (mag, robust)", nonselection_alpha=0.6, framewise=True, show_grid=True,
+                ylabel="scatter (mag, robust)", nonselection_alpha=0.6, framewise=True, show_grid=True, padding=0.05,
             )  # fmt: skip
 
         def target(curve: Any, version: int) -> hv.Points:
@@ -115,7 +115,7 @@ class LightCurveView(pn.viewable.Viewer):
         return float(math.floor(np.nanmin(mjd))) if np.isfinite(mjd).any() else 0.0
 
     def _curve(self, curve: Any) -> hv.Overlay:
-        opts = {"width": 620, "height": 300, "invert_yaxis": True, "show_grid": True, "framewise": True,
+        opts = {"width": 620, "height": 300, "invert_yaxis": True, "show_grid": True, "framewise": True, "padding": 0.1,
                 "xlabel": "hours (UT)", "ylabel": "differential mag"}  # fmt: skip
         if curve is None or not len(curve.points):
             return hv.Overlay([hv.Scatter([], "hours", "diff_mag")]).opts(title="Light curve: pick a star", **opts)
@@ -129,7 +129,7 @@ class LightCurveView(pn.viewable.Viewer):
         return (bars * points).opts(title=title, **opts)
 
     def _others(self, curve: Any) -> hv.Overlay:
-        opts = {"width": 620, "height": 250, "invert_yaxis": True, "show_grid": True, "framewise": True,
+        opts = {"width": 620, "height": 250, "invert_yaxis": True, "show_grid": True, "framewise": True, "padding": 0.1,
                 "xlabel": "hours (UT)", "ylabel": "diff mag − mean", "legend_position": "right"}  # fmt: skip
         title = "Comparison (grey) and check (orange) stars, each about its mean"
         if curve is None or not len(curve.curves):

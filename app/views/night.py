@@ -1,7 +1,8 @@
 """The night at a glance: per-frame quality plots with outliers flagged, linked to each other and a frames table.
 
-Every plot draws one point per finished frame (red when flagged, the reasons
-in its tooltip) and redraws when :attr:`NightModel.version` moves.  A box,
+Every plot draws one point per finished frame (red when it is an outlier in
+that quantity, pink when flagged for another reason, the reasons in its
+tooltip and listed under the plots) and redraws when :attr:`NightModel.version` moves.  A box,
 lasso or tap selection in any plot sets :attr:`NightModel.selected` (through
 a ``Selection1D`` stream per plot), which rings the same frames in every plot
 and selects their rows in the table; a table selection does the same.  A
@@ -25,33 +26,38 @@ from app.models.night import NightModel
 __all__ = ["NightView", "PLOTS"]
 
 PLOTS = (
-    # name, x, y, y label, title, quantity for the limit line, invert y
-    ("zero_point", "airmass", "zero_point", "zero point (mag)", "Zero point vs airmass", None, False),
-    ("fwhm", "hours", "fwhm_arcsec", "FWHM (arcsec)", "Seeing (FWHM) vs time", "fwhm_arcsec", False),
-    ("background", "hours", "background_level", "background (ADU)", "Sky background vs time", "background_level",
-     False),
-    ("sources", "hours", "n_sources", "sources", "Number of sources vs time", "n_sources", False),
-    ("limiting_mag", "hours", "limiting_mag", "limiting mag", "Limiting magnitude vs time", "limiting_mag", True),
-    ("wcs_rms", "hours", "wcs_rms_arcsec", "RMS (arcsec)", "Astrometric RMS vs time", "wcs_rms_arcsec", False),
-)  # fmt: skip
+    # name (also the flag code), x, y, y label, title, invert y
+    ("zero_point", "airmass", "zero_point", "zero point (mag)", "Zero point vs airmass", False),
+    ("fwhm", "hours", "fwhm_arcsec", "FWHM (arcsec)", "Seeing (FWHM) vs time", False),
+    ("background", "hours", "background_level", "background (ADU)", "Sky background vs time", False),
+    ("sources", "hours", "n_sources", "sources", "Number of sources vs time", False),
+    ("limiting_mag", "hours", "limiting_mag", "limiting mag", "Limiting magnitude vs time", True),
+    ("wcs_rms", "hours", "wcs_rms_arcsec", "RMS (arcsec)", "Astrometric RMS vs time", False),
+)
 """The quality plots: one point per frame."""
 
 TABLE_COLUMNS = ("frame", "status", "flags", "reasons", "airmass", "zero_point", "zp_residual", "fwhm_arcsec",
                  "background_level", "n_sources", "limiting_mag", "wcs_rms_arcsec")  # fmt: skip
-COLORS = {False: "#1f77b4", True: "#d62728"}
+OK_COLOR, OUTLIER_COLOR, OTHER_COLOR = "#1f77b4", "#d62728", "#f2a7a7"
+"""Points: a good frame, an outlier in the plotted quantity, a frame flagged for another reason."""
 HOVER = ["frame", "flags", "reasons"]
 PLOT_OPTS = {"width": 400, "height": 230, "size": 9, "tools": ["hover", "tap", "box_select", "lasso_select"],
              "active_tools": ["box_select", "tap"], "nonselection_alpha": 1.0, "selection_alpha": 1.0,
-             "line_color": "white", "framewise": True, "show_grid": True}  # fmt: skip
+             "line_color": "white", "framewise": True, "show_grid": True, "padding": 0.1}  # fmt: skip
 
 
-def plot_frame(quality: pd.DataFrame) -> pd.DataFrame:
-    """Return the quality table with what the plots need: hours since the night's first UT midnight, colours."""
+def plot_frame(quality: pd.DataFrame, code: str) -> pd.DataFrame:
+    """Return the quality table with what a plot needs: hours since the night's first UT midnight, colours.
+
+    A frame flagged ``code`` (the plot's quantity) is red, one flagged for
+    another reason pink, a good one blue.
+    """
     data = quality.copy()
     mjd = data["mjd"].astype(float)
     start = math.floor(float(mjd.min())) if mjd.notna().any() else 0.0
     data["hours"] = (mjd - start) * 24.0
-    data["color"] = [COLORS[bool(f)] for f in data["flagged"]]
+    codes = data["flags"].fillna("").str.split(",")
+    data["color"] = [OUTLIER_COLOR if code in c else OTHER_COLOR if any(c) else OK_COLOR for c in codes]
     data["flags"] = data["flags"].fillna("").replace("", "ok")
     data["reasons"] = data["reasons"].fillna("").replace("", "-")
     return data
@@ -69,7 +75,7 @@ class NightView(pn.viewable.Viewer):
         self.plots = {spec[0]: self._plot(spec) for spec in PLOTS}
         self.table = pn.widgets.Tabulator(
             self._table_value(), disabled=True, selectable=True, show_index=False, height=260,
-            sizing_mode="stretch_width", name="night-frames", layout="fit_data_table",
+            sizing_mode="stretch_width", layout="fit_data_table",
             configuration={"columnDefaults": {"tooltip": True}},
         )  # fmt: skip
         self.table.param.watch(self._table_selected, "selection")
@@ -81,20 +87,20 @@ class NightView(pn.viewable.Viewer):
     # ---- plots ---------------------------------------------------------------------------------------------
 
     def _plot(self, spec: tuple) -> hv.DynamicMap:
-        name, x, y, label, title, quantity, invert = spec
+        name, x, y, label, title, invert = spec
 
         def points(version: int) -> hv.Points:
-            data = plot_frame(self.night.quality)
+            data = plot_frame(self.night.quality, name)
             data = data[np.isfinite(data[x].astype(float)) & np.isfinite(data[y].astype(float))]
             data = data.reset_index(drop=True)
             self._shown[name] = data
             return hv.Points(data, kdims=[x, y], vdims=["index", "color", *HOVER]).opts(
-                color="color", title=title, xlabel="airmass" if x == "airmass" else "hours (UT)", ylabel=label,
-                invert_yaxis=invert, **PLOT_OPTS,
+                color="color", title=self._title(name, title), ylabel=label, invert_yaxis=invert,
+                xlabel="airmass" if x == "airmass" else "hours (UT)", **PLOT_OPTS,
             )  # fmt: skip
 
         def extras(version: int) -> hv.Overlay:
-            return self._extras(name, x, y, quantity)
+            return self._extras(name, x, y)
 
         def rings(selected: list[int], version: int) -> hv.Points:
             data = self._shown.get(name, pd.DataFrame({x: [], y: [], "index": []}))
@@ -109,9 +115,15 @@ class NightView(pn.viewable.Viewer):
         stream.add_subscriber(lambda index, name=name: self._plot_selected(name, index))
         self.streams[name] = stream
         ring = hv.DynamicMap(rings, streams={"selected": self.night.param.selected, **version})
-        return hv.DynamicMap(extras, streams=version) * base * ring
+        return (hv.DynamicMap(extras, streams=version) * base * ring).opts(show_legend=False)
 
-    def _extras(self, name: str, x: str, y: str, quantity: str | None) -> hv.Overlay:
+    def _title(self, name: str, title: str) -> str:
+        if name != "zero_point" or not self.night.extinction:
+            return title
+        fits = ", ".join(f"k({f['band']}) = {f['k']:.3f} ± {f['k_err']:.3f}" for f in self.night.extinction)
+        return f"{title} · {fits}"
+
+    def _extras(self, name: str, x: str, y: str) -> hv.Overlay:
         """Return the extinction line (zero point) or the outlier limit (others) to draw behind the points."""
         layers: list[Any] = [hv.Curve([], x, y).opts(color="#888888")]
         if name == "zero_point":
@@ -120,14 +132,13 @@ class NightView(pn.viewable.Viewer):
                 grid = np.linspace(float(airmass.min()) - 0.05, float(airmass.max()) + 0.05, 2)
                 for fit in self.night.extinction:
                     line = fit["zp0"] - fit["k"] * grid
-                    label = f"k = {fit['k']:.3f} ± {fit['k_err']:.3f} mag/airmass ({fit['band']})"
-                    layers.append(hv.Curve((grid, line), x, y, label=label).opts(color="#2ca02c", line_width=2))
+                    layers.append(hv.Curve((grid, line), x, y).opts(color="#2ca02c", line_width=2))
         else:
             for limits in self.night.limits.values():
-                limit = limits.get(quantity, {}).get("limit")
+                limit = limits.get(y, {}).get("limit")
                 if limit is not None and math.isfinite(limit):
                     layers.append(hv.HLine(limit).opts(color="#d62728", line_dash="dashed", line_width=1))
-        return hv.Overlay(layers).opts(legend_position="top_right")
+        return hv.Overlay(layers)
 
     def _plot_selected(self, name: str, positions: list[int]) -> None:
         data = self._shown.get(name)
