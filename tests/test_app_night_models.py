@@ -164,3 +164,59 @@ def test_parse_target():
     assert parse_target("V0001 Tst") is None and parse_target("Gaia 12345") is None
     with pytest.raises(ConfigError):
         parse_target("400 10")
+
+
+class _Feed:
+    """Hands a run's real events to a RunController one frame per poll (the transport of a RunHandle)."""
+
+    def __init__(self, events):
+        self.batches, batch = [], []
+        for event in events:
+            batch.append(event)
+            if isinstance(event, FrameDone | FrameFailed | RunFinished):
+                self.batches.append(batch)
+                batch = []
+
+    def poll(self):
+        return self.batches.pop(0) if self.batches else []
+
+
+def test_follows_the_dashboard_run_controller(demo_run, tmp_path):
+    from app.models.run import RunController, initial_rows
+
+    demo, events = demo_run
+    run = RunController(folder=str(tmp_path))
+    night = NightModel()
+    night.follow(run)
+    run.paths = list(demo.science)
+    run.frames = initial_rows(run.paths)
+    assert night.n_frames == len(demo.science) and night.finished == 0
+    run._handle = _Feed(events)
+    counts = []
+    while run.poll():
+        counts.append(night.finished)
+    assert counts[: len(demo.science)] == list(range(1, len(demo.science) + 1))
+    flags = dict(zip(night.quality["index"], night.quality["flags"], strict=True))
+    for index, code in demo.defects.items():
+        assert code in flags[index].split(",")
+    assert night.stars.n_frames == len(demo.science) - 1
+    night.unfollow()
+    run.frames = initial_rows(run.paths[:2])
+    assert night.finished == len(demo.science)  # no longer following
+
+
+def test_failed_frame_is_flagged_with_its_stage_and_message(demo_run, tmp_path):
+    import dataclasses
+
+    demo, events = demo_run
+    broken = tmp_path / "broken.fits"
+    broken.write_text("not a FITS file")
+    request = RunRequest(science=(str(broken),), out_dir=str(tmp_path / "out"), config=demo_config(demo))
+    (failed,) = [e for e in run_eager(request) if isinstance(e, FrameFailed)]
+    night = NightModel()
+    night.ingest(events)
+    night.ingest([dataclasses.replace(failed, index=len(demo.science))])
+    row = night.table().set_index("index").loc[len(demo.science)]
+    assert row["status"] != "ok" and row["flags"] == "failed"
+    assert "broken.fits" in row["reasons"] and row["reasons"].startswith(f"{row['status']} in {failed.stage}")
+    assert night.finished == len(demo.science) + 1

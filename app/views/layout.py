@@ -12,6 +12,7 @@ from app.views.diagnostics import MagErrorPlot, ZeroPointPlot
 from app.views.frames import FramesTable
 from app.views.image import ImageView
 from app.views.inputs import InputsPanel
+from app.views.night_tab import NightTab
 from app.views.photometry import PhotTable
 from app.views.products import Downloads, LogView, PsfView
 from app.views.run_controls import RunControls
@@ -45,6 +46,7 @@ class Dashboard(pn.viewable.Viewer):
             "Sky": SkyContext(session=session),
             "Products": Downloads(session=session),
             "Log": LogView(session=session),
+            "Night": NightTab(session=session),
         }
         self._callback = None
 
