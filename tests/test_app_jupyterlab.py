@@ -80,8 +80,9 @@ def test_night_app_runs_inside_jupyterlab(jupyterlab):
         page = browser.new_page(viewport={"width": 1500, "height": 1800})
         page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={TOKEN}", timeout=180_000)
         page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=180_000)
-        until(lambda: page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count() > 0,
-              timeout=180, what="the kernel to be idle", step=0.5)  # fmt: skip
+        until(lambda: page.get_by_text("Python 3 (ipykernel) | Idle").count() > 0, timeout=180,
+              what="the kernel to be idle", step=0.5)  # fmt: skip
+        page.wait_for_timeout(2000)
         cells = page.locator(".jp-Notebook .jp-Cell")
         cells.nth(1).locator(".jp-InputArea-editor").click()  # pn.extension(...)
         page.keyboard.press("Shift+Enter")
