@@ -46,6 +46,17 @@ TITLES = """() => [...Bokeh.index.all_views()]
 """The titles of the Bokeh figures in the page (drawn on canvas, so not in the DOM text)."""
 
 
+DRAWN = """(title) => {
+  for (const v of Bokeh.index.all_views()) {
+    if (v.model.title && v.frame && String(v.model.title.text).startsWith(title)) {
+      return v.model.renderers.filter(r => r.data_source).map(r => r.data_source.get_length() || 0);
+    }
+  }
+  return null;
+}"""
+"""How many rows each renderer of a figure (found by the start of its title) draws in the browser."""
+
+
 def free_port() -> int:
     """Return a TCP port free on 127.0.0.1 now."""
     with socket.socket() as sock:

@@ -14,7 +14,7 @@ from pathlib import Path
 import aavso_spec
 import numpy as np
 import pytest
-from night_browser import CHROMIUM, PLOT_GEOMETRY, RING_COUNT, TITLES, serve, until
+from night_browser import CHROMIUM, DRAWN, PLOT_GEOMETRY, RING_COUNT, TITLES, serve, until
 
 pytest.importorskip("playwright")
 pn = pytest.importorskip("panel")
@@ -157,6 +157,12 @@ def test_click_a_star_shows_its_light_curve_and_exports(page_and_app, tmp_path):
     until(lambda: any(t.startswith(title) for t in page.evaluate(TITLES)), timeout=15,
           what="the light curve's title in the page")  # fmt: skip
     assert len(curve.points) == len(demo.science) - 1
+    # the points and error bars are drawn, and the comparison and check stars' curves
+    until(lambda: max(page.evaluate(DRAWN, title) or [0]) == len(curve.points), timeout=15,
+          what="the light curve's points drawn")  # fmt: skip
+    n_others = int(np.isfinite(np.asarray(curve.curves["diff_mag"], float)).sum())
+    until(lambda: sum(page.evaluate(DRAWN, "Comparison (grey)") or [0]) >= n_others, timeout=15,
+          what="the comparison stars' curves drawn")  # fmt: skip
     until(lambda: page.locator(".tabulator-row").filter(has_text="comparison").count() == len(curve.comparison),
           timeout=15, what="the comparison stars' rows")  # fmt: skip
     page.get_by_label("AAVSO observer code").fill("TST01")

@@ -115,37 +115,44 @@ class LightCurveView(pn.viewable.Viewer):
         return float(math.floor(np.nanmin(mjd))) if np.isfinite(mjd).any() else 0.0
 
     def _curve(self, curve: Any) -> hv.Overlay:
+        """Return the target's curve: error bars and points (always these two layers, empty without a curve)."""
         opts = {"width": 620, "height": 300, "invert_yaxis": True, "show_grid": True, "framewise": True, "padding": 0.1,
                 "xlabel": "hours (UT)", "ylabel": "differential mag"}  # fmt: skip
-        if curve is None or not len(curve.points):
-            return hv.Overlay([hv.Scatter([], "hours", "diff_mag")]).opts(title="Light curve: pick a star", **opts)
-        data = curve.points.to_pandas()
-        data["hours"] = _hours(data["mjd"], self._start(curve))
-        data = data[np.isfinite(data["diff_mag"])]
-        title = f"{curve.label}: {len(data)} frames, rms {curve.rms:.3f} mag, chi2/dof {curve.chi2_dof:.2f}"
+        columns = ["hours", "diff_mag", "diff_mag_err", "frame", "mag"]
+        data = pd.DataFrame({c: pd.Series([], dtype=object if c == "frame" else float) for c in columns})
+        title = "Light curve: pick a star"
+        if curve is not None and len(curve.points):
+            data = curve.points.to_pandas()
+            data["hours"] = _hours(data["mjd"], self._start(curve))
+            data = data[np.isfinite(data["diff_mag"])][columns]
+            title = f"{curve.label}: {len(data)} frames, rms {curve.rms:.3f} mag, chi2/dof {curve.chi2_dof:.2f}"
         bars = hv.ErrorBars(data, "hours", ["diff_mag", "diff_mag_err"]).opts(color="#1f77b4")
         points = hv.Scatter(data, "hours", ["diff_mag", "diff_mag_err", "frame", "mag"]).opts(
             size=8, color="#1f77b4", tools=["hover"])
         return (bars * points).opts(title=title, **opts)
 
     def _others(self, curve: Any) -> hv.Overlay:
+        """Return the comparison stars' curves (grey) and the check star's (orange), each about its mean."""
         opts = {"width": 620, "height": 250, "invert_yaxis": True, "show_grid": True, "framewise": True, "padding": 0.1,
-                "xlabel": "hours (UT)", "ylabel": "diff mag − mean", "legend_position": "right"}  # fmt: skip
+                "xlabel": "hours (UT)", "ylabel": "diff mag − mean"}  # fmt: skip
         title = "Comparison (grey) and check (orange) stars, each about its mean"
-        if curve is None or not len(curve.curves):
-            return hv.Overlay([hv.Curve([], "hours", "offset")]).opts(title=title, **opts)
-        data = curve.curves.to_pandas()
-        data["hours"] = _hours(data["mjd"], self._start(curve))
+        empty = pd.DataFrame({"hours": pd.Series([], dtype=float), "offset": pd.Series([], dtype=float)})
+        groups = {"comparison": [], "check": []}
+        if curve is not None and len(curve.curves):
+            data = curve.curves.to_pandas()
+            data["hours"] = _hours(data["mjd"], self._start(curve))
+            for _, group in data.groupby("star_id"):
+                group = group[np.isfinite(group["diff_mag"])].sort_values("hours")
+                if len(group):
+                    group = group.assign(offset=group["diff_mag"] - group["diff_mag"].mean())
+                    groups["check" if group["role"].iloc[0] == "check" else "comparison"].append(
+                        group[["hours", "offset"]])
         layers = []
-        for _, group in data.groupby("star_id"):
-            group = group[np.isfinite(group["diff_mag"])].sort_values("hours")
-            if not len(group):
-                continue
-            group = group.assign(offset=group["diff_mag"] - group["diff_mag"].mean())
-            check = group["role"].iloc[0] == "check"
-            color, width = ("#ff7f0e", 3) if check else ("#999999", 1)
-            layers.append(hv.Curve(group, "hours", ["offset", "frame"]).opts(color=color, line_width=width))
-            layers.append(hv.Scatter(group, "hours", ["offset", "frame"]).opts(color=color, size=4))
+        for role, color, width in (("comparison", "#999999", 1), ("check", "#ff7f0e", 3)):
+            frames = groups[role]
+            points = pd.concat(frames, ignore_index=True) if frames else empty
+            layers.append(hv.Path(frames or [empty], ["hours", "offset"]).opts(color=color, line_width=width))
+            layers.append(hv.Scatter(points, "hours", "offset").opts(color=color, size=4))
         return hv.Overlay(layers).opts(title=title, **opts)
 
     def _curve_changed(self, *_: Any) -> None:
@@ -153,7 +160,7 @@ class LightCurveView(pn.viewable.Viewer):
         curve = model.curve
         table = model.comparison_table()
         if len(table):
-            self.comparisons.value = table[[c for c in COMPARISON_COLUMNS if c in table.columns]]
+            self.comparisons.value = table[[c for c in COMPARISON_COLUMNS if c in table.columns]].round(4)
         else:
             self.comparisons.value = pd.DataFrame(columns=list(COMPARISON_COLUMNS))
         self.csv.disabled = curve is None

@@ -198,7 +198,7 @@ class NightView(pn.viewable.Viewer):
                  for spec in PLOTS]
         return pn.Column(
             self.summary,
-            pn.GridBox(*plots, ncols=3),
+            pn.FlexBox(*plots),
             self.flagged,
             pn.pane.Markdown("#### Frames (select rows, or drag a box / click points in the plots)"),
             self.table,
