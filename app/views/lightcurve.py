@@ -126,9 +126,9 @@ class LightCurveView(pn.viewable.Viewer):
             data["hours"] = _hours(data["mjd"], self._start(curve))
             data = data[np.isfinite(data["diff_mag"])][columns]
             title = f"{curve.label}: {len(data)} frames, rms {curve.rms:.3f} mag, chi2/dof {curve.chi2_dof:.2f}"
-        bars = hv.ErrorBars(data, "hours", ["diff_mag", "diff_mag_err"]).opts(color="#1f77b4", framewise=True)
+        bars = hv.ErrorBars(data, "hours", ["diff_mag", "diff_mag_err"]).opts(color="#1f77b4")
         points = hv.Scatter(data, "hours", ["diff_mag", "diff_mag_err", "frame", "mag"]).opts(
-            size=8, color="#1f77b4", tools=["hover"], framewise=True)
+            size=8, color="#1f77b4", tools=["hover"])
         return (bars * points).opts(title=title, **opts)
 
     def _others(self, curve: Any) -> hv.Overlay:
@@ -151,9 +151,8 @@ class LightCurveView(pn.viewable.Viewer):
         for role, color, width in (("comparison", "#999999", 1), ("check", "#ff7f0e", 3)):
             frames = groups[role]
             points = pd.concat(frames, ignore_index=True) if frames else empty
-            layers.append(hv.Path(frames or [empty], ["hours", "offset"]).opts(color=color, line_width=width,
-                                                                              framewise=True))
-            layers.append(hv.Scatter(points, "hours", "offset").opts(color=color, size=4, framewise=True))
+            layers.append(hv.Path(frames or [empty], ["hours", "offset"]).opts(color=color, line_width=width))
+            layers.append(hv.Scatter(points, "hours", "offset").opts(color=color, size=4))
         return hv.Overlay(layers).opts(title=title, **opts)
 
     def _curve_changed(self, *_: Any) -> None:

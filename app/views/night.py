@@ -99,7 +99,7 @@ class NightView(pn.viewable.Viewer):
                 xlabel="airmass" if x == "airmass" else "hours (UT)", **PLOT_OPTS,
             )  # fmt: skip
 
-        def extras(version: int) -> hv.Path:
+        def extras(version: int) -> hv.Overlay:
             return self._extras(name, x, y)
 
         def rings(selected: list[int], version: int) -> hv.Points:
@@ -123,26 +123,22 @@ class NightView(pn.viewable.Viewer):
         fits = ", ".join(f"k({f['band']}) = {f['k']:.3f} ± {f['k_err']:.3f}" for f in self.night.extinction)
         return f"{title} · {fits}"
 
-    def _extras(self, name: str, x: str, y: str) -> hv.Path:
-        """Return the extinction lines (zero point) or the outlier limits (others) to draw behind the points.
-
-        Always one ``Path`` (empty until there is a line), so that the plot's
-        layers never change while it updates.
-        """
-        data = plot_frame(self.night.quality, name)
-        along = data[x].astype(float)
-        lines: list[np.ndarray] = []
-        if along.notna().any():
-            grid = np.array([float(along.min()), float(along.max())])
-            grid = grid + np.array([-0.05, 0.05]) * max(float(np.ptp(grid)), 1.0)
-            if name == "zero_point":
-                lines = [np.column_stack([grid, fit["zp0"] - fit["k"] * grid]) for fit in self.night.extinction]
-            else:
-                limits = [f.get(y, {}).get("limit") for f in self.night.limits.values()]
-                lines = [np.column_stack([grid, [v, v]]) for v in limits if v is not None and math.isfinite(v)]
-        style = {"color": "#2ca02c", "line_width": 2} if name == "zero_point" else {
-            "color": "#d62728", "line_dash": "dashed", "line_width": 1}
-        return hv.Path(lines or [np.empty((0, 2))], [x, y]).opts(framewise=True, **style)
+    def _extras(self, name: str, x: str, y: str) -> hv.Overlay:
+        """Return the extinction line (zero point) or the outlier limit (others) to draw behind the points."""
+        layers: list[Any] = [hv.Curve([], x, y).opts(color="#888888")]
+        if name == "zero_point":
+            airmass = self.night.quality["airmass"].astype(float)
+            if airmass.notna().any():
+                grid = np.linspace(float(airmass.min()) - 0.05, float(airmass.max()) + 0.05, 2)
+                for fit in self.night.extinction:
+                    line = fit["zp0"] - fit["k"] * grid
+                    layers.append(hv.Curve((grid, line), x, y).opts(color="#2ca02c", line_width=2))
+        else:
+            for limits in self.night.limits.values():
+                limit = limits.get(y, {}).get("limit")
+                if limit is not None and math.isfinite(limit):
+                    layers.append(hv.HLine(limit).opts(color="#d62728", line_dash="dashed", line_width=1))
+        return hv.Overlay(layers)
 
     def _plot_selected(self, name: str, positions: list[int]) -> None:
         data = self._shown.get(name)
