@@ -86,7 +86,7 @@ def test_night_view_fills_while_frames_finish(page_and_app):
             if done == n:
                 break
         time.sleep(0.25)
-    assert seen and seen[-1] == n, seen
+    assert seen and seen[-1] == n, (seen, apps[-1].night.state, apps[-1].night.message, apps[-1].night.finished)
     assert any(0 < k < n for k in seen), f"the page never showed a partly finished night: {seen}"
     assert seen == sorted(seen)
     app = apps[-1]
