@@ -126,9 +126,9 @@ class LightCurveView(pn.viewable.Viewer):
             data["hours"] = _hours(data["mjd"], self._start(curve))
             data = data[np.isfinite(data["diff_mag"])][columns]
             title = f"{curve.label}: {len(data)} frames, rms {curve.rms:.3f} mag, chi2/dof {curve.chi2_dof:.2f}"
-        bars = hv.ErrorBars(data, "hours", ["diff_mag", "diff_mag_err"]).opts(color="#1f77b4")
+        bars = hv.ErrorBars(data, "hours", ["diff_mag", "diff_mag_err"]).opts(color="#1f77b4", framewise=True)
         points = hv.Scatter(data, "hours", ["diff_mag", "diff_mag_err", "frame", "mag"]).opts(
-            size=8, color="#1f77b4", tools=["hover"])
+            size=8, color="#1f77b4", tools=["hover"], framewise=True)
         return (bars * points).opts(title=title, **opts)
 
     def _others(self, curve: Any) -> hv.Overlay:
@@ -152,7 +152,7 @@ class LightCurveView(pn.viewable.Viewer):
             frames = groups[role]
             points = pd.concat(frames, ignore_index=True) if frames else empty
             layers.append(hv.Path(frames or [empty], ["hours", "offset"]).opts(color=color, line_width=width))
-            layers.append(hv.Scatter(points, "hours", "offset").opts(color=color, size=4))
+            layers.append(hv.Scatter(points, "hours", "offset").opts(color=color, size=4, framewise=True))
         return hv.Overlay(layers).opts(title=title, **opts)
 
     def _curve_changed(self, *_: Any) -> None:
