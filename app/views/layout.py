@@ -12,6 +12,7 @@ from app.views.diagnostics import MagErrorPlot, ZeroPointPlot
 from app.views.frames import FramesTable
 from app.views.image import ImageView
 from app.views.inputs import InputsPanel
+from app.views.night_tab import NightTab
 from app.views.photometry import PhotTable
 from app.views.products import Downloads, LogView, PsfView
 from app.views.run_controls import RunControls
@@ -49,6 +50,7 @@ class Dashboard(pn.viewable.Viewer):
         }
         self.pages: dict[str, pn.viewable.Viewable] = {
             "Run": self.run_page(),
+            "Night": NightTab(session=session),
             "Settings": SettingsView(session=session),
         }
         """The main area's tabs, in order (add a page here: ``pages["Night"] = view``)."""
