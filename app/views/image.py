@@ -13,11 +13,11 @@ from bokeh.models import ColumnDataSource, CustomJSHover
 from holoviews.operation.datashader import rasterize
 
 from app.models.frame_data import FrameData
-from app.models.pixels import FramePixelsView, load_frame_pixels
+from app.models.pixels import FramePixelsView, load_frame_pixels, sky_hover_parameters
 from app.models.scaling import LIMITS, STRETCHES
 from app.models.session import Session
-from app.views.linked import linked_points, when_frame
-from rpf.errors import FrameError
+from app.views.linked import SELECT_TOOLS, linked_points, when_frame
+from rpf.errors import RPFError
 
 __all__ = ["ImageView", "SKY_HOVER_JS"]
 
@@ -42,15 +42,6 @@ const sexa = (x, hours) => {
 return sexa(ra, true) + " " + sexa(dec, false) + " (" + ra.toFixed(5) + ", " + dec.toFixed(5) + ")";
 """
 """Pixel -> RA/Dec of the linear TAN part of the frame's WCS, in the browser (no per-pixel arrays sent)."""
-
-
-def _wcs_params(frame: FrameData | None) -> list[float]:
-    wcs = None if frame is None else frame.wcs
-    if wcs is None:
-        return []
-    cd = wcs.celestial.pixel_scale_matrix
-    crpix, crval = wcs.celestial.wcs.crpix, wcs.celestial.wcs.crval
-    return [float(v) for v in (*crpix, *crval, cd[0, 0], cd[0, 1], cd[1, 0], cd[1, 1])]
 
 
 def _detections(frame: FrameData):
@@ -81,23 +72,40 @@ class ImageView(pn.viewable.Viewer):
         self._wcs = ColumnDataSource(data={"p": []})
         self._loading: asyncio.Task | None = None
         self.session.param.watch(self._frame_changed, "shown")
+        if self.session.shown is not None:
+            self._show(self.session.shown, self._read(self.session.shown))
 
     def _frame_changed(self, event: param.parameterized.Event) -> None:
-        self._wcs.data = {"p": _wcs_params(event.new)}
         if event.new is None:
+            self._wcs.data = {"p": []}
             self.pixels = None
             return
         self.status = f"loading {event.new.name} ..."
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a script or a test): read the pixels here
+            self._show(event.new, self._read(event.new))
+            return
         self._loading = asyncio.ensure_future(self._load(event.new))
 
-    async def _load(self, frame: FrameData) -> None:
+    @staticmethod
+    def _read(frame: FrameData) -> FramePixelsView | str:
         try:
-            pixels = await asyncio.to_thread(load_frame_pixels, frame.result.path)
-        except FrameError as exc:
-            self.status = str(exc)
+            return load_frame_pixels(frame.result)
+        except RPFError as exc:
+            return f"no image for {frame.name}: {exc}"
+
+    async def _load(self, frame: FrameData) -> None:
+        self._show(frame, await asyncio.to_thread(self._read, frame))
+
+    def _show(self, frame: FrameData, pixels: FramePixelsView | str) -> None:
+        if self.session.shown is not frame:
             return
-        if self.session.shown is frame:
-            self.param.update(pixels=pixels, shape=pixels.image.shape, status="")
+        if isinstance(pixels, str):
+            self.param.update(pixels=None, status=pixels)
+            return
+        self._wcs.data = {"p": sky_hover_parameters(pixels.wcs)}
+        self.param.update(pixels=pixels, shape=pixels.image.shape, status="")
 
     def _image(self, pixels: FramePixelsView | None) -> hv.Image:
         if pixels is None:
@@ -148,7 +156,7 @@ class ImageView(pn.viewable.Viewer):
             vdims=["id", "mag", "mag_err", "snr"],
             points_opts=dict(
                 marker="circle", size=11, fill_alpha=0, line_color="#39ff14", line_width=1.2,
-                tools=["hover", "box_select", "lasso_select", "tap"], nonselection_alpha=0.35,
+                tools=SELECT_TOOLS, nonselection_alpha=0.35,
             ),
         )  # fmt: skip
         matches = linked_points(
@@ -158,8 +166,9 @@ class ImageView(pn.viewable.Viewer):
             vdims=["id", "cat_mag"],
             points_opts=dict(
                 marker="square", size=15, fill_alpha=0, line_color="#ffb000", line_width=1.2,
-                tools=["hover", "box_select", "lasso_select", "tap"], nonselection_alpha=0.35,
+                tools=["hover"], nonselection_alpha=0.35,
             ),
+            selects=False,
         )  # fmt: skip
         return (image * detections * matches).opts(title="", active_tools=["wheel_zoom", "pan"])
 
