@@ -55,24 +55,36 @@ def show_frame(session: Session, event: FrameDone) -> FrameData:
     return data
 
 
+VIEWS = {"image": ImageView, "phot": PhotTable, "zp": ZeroPointPlot, "magerr": MagErrorPlot, "sky": SkyContext}
+"""The result views by short name."""
+
+
 class ViewsPage:
     """The result views of one session, served on 127.0.0.1 (a free port) from a thread."""
 
-    def __init__(self, session_factory: Any, *, views: tuple[str, ...] = ("image", "phot", "zp", "magerr", "sky")) -> None:
+    def __init__(self, session_factory: Any, *, views: tuple[str, ...] = tuple(VIEWS)) -> None:
         self.sessions: list[dict[str, Any]] = []
         self._factory = session_factory
         self._views = views
+        self.closed = 0
         self.server = None
 
     def _page(self) -> pn.viewable.Viewable:
         session = self._factory()
-        kinds = {"image": ImageView, "phot": PhotTable, "zp": ZeroPointPlot, "magerr": MagErrorPlot, "sky": SkyContext}
-        views = {name: kinds[name](session=session) for name in self._views}
-        self.sessions.append({"session": session, "views": views, "doc": pn.state.curdoc})
+        views = {name: VIEWS[name](session=session) for name in self._views}
+        entry = {"session": session, "views": views, "doc": pn.state.curdoc}
+        self.sessions.append(entry)
+
+        def closed(_: Any) -> None:
+            session.close()
+            self.sessions.remove(entry)
+            self.closed += 1
+
+        pn.state.on_session_destroyed(closed)
         return pn.Column(*views.values(), width=1200)
 
-    def start(self) -> str:
-        """Serve the page; return its URL."""
+    def start(self, **server: Any) -> str:
+        """Serve the page (``server``: more Bokeh server options); return its URL."""
         hv.extension("bokeh", logo=False)
         pn.extension("tabulator")
         ready = threading.Event()
@@ -80,7 +92,9 @@ class ViewsPage:
         def serve() -> None:
             asyncio.set_event_loop(asyncio.new_event_loop())
             loop = IOLoop.current()
-            self.server = get_server(self._page, address="127.0.0.1", port=0, show=False, start=False, loop=loop)
+            self.server = get_server(
+                self._page, address="127.0.0.1", port=0, show=False, start=False, loop=loop, **server
+            )
             self.server.start()
             ready.set()
             loop.start()

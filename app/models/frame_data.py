@@ -60,7 +60,7 @@ class FrameData:
         return dict(self.result.products)
 
     def number(self, key: str) -> float:
-        """A metadata value as a float (NaN when missing)."""
+        """Return a metadata value as a float (NaN when missing)."""
         value = self.metadata.get(key)
         try:
             return float(value)
@@ -113,14 +113,14 @@ class FrameData:
         return wcs if wcs.has_celestial else None
 
     def text(self, kind: str, *, limit: int = 200_000) -> str:
-        """A text product (``log``, ``header``, ...) or an empty string when absent."""
+        """Return a text product (``log``, ``header``, ...) or an empty string when absent."""
         path = self.products.get(kind)
         if not path or not Path(path).is_file():
             return ""
         return Path(path).read_text(errors="replace")[-limit:]
 
     def psf_image(self) -> np.ndarray | None:
-        """The PSF model image when PSF photometry ran, else None."""
+        """Return the PSF model image when PSF photometry ran, else None."""
         path = self.products.get("psf")
         if not path or not Path(path).is_file():
             return None

@@ -63,7 +63,7 @@ def load_frame_pixels(result: Any) -> FramePixelsView:
 
 
 def sky_hover_parameters(wcs: WCS | None) -> list[float]:
-    """The linear part of a celestial WCS for the browser's RA/Dec read-out.
+    """Return the linear part of a celestial WCS for the browser's RA/Dec read-out.
 
     Returns ``[crpix1, crpix2, crval1, crval2, cd11, cd12, cd21, cd22]`` (FITS
     1-based reference pixel, degrees, degrees per pixel), or an empty list

@@ -71,7 +71,7 @@ class Selection(param.Parameterized):
         self.frame = index
 
     def frame_finished(self, index: int) -> None:
-        """A frame finished: show it if following (or if nothing is shown yet)."""
+        """Show a frame that finished if following (or if nothing is shown yet)."""
         if self.follow or self.frame is None:
             self.frame = index
 

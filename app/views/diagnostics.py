@@ -24,9 +24,8 @@ STATE_COLOURS = {"used": "#1f77b4", "rejected": "#aaaaaa"}
 def _calibrators(frame: FrameData) -> pd.DataFrame:
     calibrators = frame.calibrators
     used = calibrators["used"].to_numpy(bool)
-    return calibrators.assign(
-        state=np.where(used, "used", "rejected"), colour=np.where(used, STATE_COLOURS["used"], STATE_COLOURS["rejected"])
-    )
+    colour = np.where(used, STATE_COLOURS["used"], STATE_COLOURS["rejected"])
+    return calibrators.assign(state=np.where(used, "used", "rejected"), colour=colour)
 
 
 def _stars(frame: FrameData) -> pd.DataFrame:
@@ -85,6 +84,7 @@ class ZeroPointPlot(pn.viewable.Viewer):
             pn.pane.HoloViews(main, linked_axes=False),
             pn.pane.HoloViews(by_mag.opts(title="Residuals vs magnitude"), linked_axes=False),
             pn.pane.HoloViews(by_color.opts(title="Residuals vs colour"), linked_axes=False),
+            css_classes=["rpf-zero-point-view"],
         )
 
 
@@ -113,4 +113,5 @@ class MagErrorPlot(pn.viewable.Viewer):
             "Magnitudes and errors of a frame appear here when it finishes.",
             pn.pane.HoloViews(plot.opts(title="Magnitude vs error"), linked_axes=False),
             pn.pane.Markdown(pn.bind(self._label, self.session.param.shown)),
+            css_classes=["rpf-mag-error-view"],
         )

@@ -109,7 +109,8 @@ class ImageView(pn.viewable.Viewer):
 
     def _image(self, pixels: FramePixelsView | None) -> hv.Image:
         if pixels is None:
-            return hv.Image(np.zeros((2, 2), np.float32), bounds=(-0.5, -0.5, 1.5, 1.5), kdims=["x", "y"], vdims=["adu"])
+            blank = np.zeros((2, 2), np.float32)
+            return hv.Image(blank, bounds=(-0.5, -0.5, 1.5, 1.5), kdims=["x", "y"], vdims=["adu"])
         ny, nx = pixels.image.shape
         return hv.Image(
             np.flipud(pixels.image), bounds=(-0.5, -0.5, nx - 0.5, ny - 0.5), kdims=["x", "y"], vdims=["adu"]
@@ -132,7 +133,7 @@ class ImageView(pn.viewable.Viewer):
         return "No frame yet: load frames and press Run" if frame is None else frame.name
 
     def plot(self) -> hv.DynamicMap:
-        """The image with its overlays (a HoloViews object; Panel renders it)."""
+        """Return the image with its overlays (a HoloViews object; Panel renders it)."""
         base = hv.DynamicMap(self._image, streams=[hv.streams.Params(parameterized=self, parameters=["pixels"])])
         scaled = rasterize(base).apply(
             self._scaled, streams=[hv.streams.Params(parameterized=self, parameters=["stretch", "limits", "percent"])]
@@ -173,15 +174,15 @@ class ImageView(pn.viewable.Viewer):
         return (image * detections * matches).opts(title="", active_tools=["wheel_zoom", "pan"])
 
     def _plot_pane(self, shape: tuple[int, int]) -> pn.pane.HoloViews:
-        """A plot for images of this shape: frames of the same size keep the zoom."""
+        """Return a plot for images of this shape: frames of the same size keep the zoom."""
         return pn.pane.HoloViews(self.plot(), linked_axes=False, name="image-plot")
 
     def __panel__(self) -> pn.viewable.Viewable:
         controls = pn.Row(
             pn.widgets.Select.from_param(self.param.stretch, width=150),
             pn.widgets.Select.from_param(self.param.limits, width=110),
-            pn.widgets.FloatInput.from_param(self.param.percent, width=90, name="percent"),
-            pn.widgets.Select.from_param(self.param.cmap, width=100, name="colours"),
+            pn.widgets.FloatInput.from_param(self.param.percent, width=90, label="percent"),
+            pn.widgets.Select.from_param(self.param.cmap, width=100, label="colours"),
         )
         legend = pn.pane.HTML(
             "<span style='color:#2a9d2a'>&#9711; detections</span> &nbsp; "
@@ -193,4 +194,5 @@ class ImageView(pn.viewable.Viewer):
         title = pn.pane.Markdown(pn.bind(lambda _: f"#### {self._title()}", self.session.param.shown))
         plot = pn.panel(pn.bind(self._plot_pane, self.param.shape))
         empty = "The image of a frame appears here when it finishes."
-        return pn.Column(title, controls, when_frame(self.session, empty, plot, legend), status, width=620)
+        return pn.Column(title, controls, when_frame(self.session, empty, plot, legend), status, width=620,
+                         css_classes=["rpf-image-view"])

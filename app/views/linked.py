@@ -36,7 +36,7 @@ _STREAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def session_streams(session: Session) -> tuple[hv.streams.Params, hv.streams.Params]:
-    """The session's two streams, ``shown`` (the frame on screen) and ``stars`` (the selected rows).
+    """Return the session's two streams, ``shown`` (the frame on screen) and ``stars`` (the selected rows).
 
     Every plot of a session uses these same two stream objects, so that a new
     frame or a new selection refreshes each plot once, however many layers
