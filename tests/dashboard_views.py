@@ -108,15 +108,20 @@ class ViewsPage:
         """Call ``fn(session)`` on a session's event loop (as Panel callbacks run) and wait."""
         entry = self.sessions[index]
         done = threading.Event()
+        failed: list[BaseException] = []
 
         def call() -> None:
             try:
                 fn(entry["session"])
+            except BaseException as exc:  # handed to the caller below
+                failed.append(exc)
             finally:
                 done.set()
 
         entry["doc"].add_next_tick_callback(call)
-        assert done.wait(20), "the session's callback did not run"
+        assert done.wait(60), "the session's callback did not run"
+        if failed:
+            raise failed[0]
 
     def stop(self) -> None:
         """Stop the server."""
