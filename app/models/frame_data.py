@@ -18,32 +18,15 @@ import pandas as pd
 from astropy.io import fits
 from astropy.wcs import WCS
 
-__all__ = ["FrameData", "table_frame"]
+from rpf.products import phot_dataframe
+
+__all__ = ["PHOT_VIEW_COLUMNS", "FrameData"]
 
 PHOT_VIEW_COLUMNS = (
     "id", "x", "y", "ra", "dec", "mag", "mag_err", "snr", "flags", "mag_inst", "cat_mag",
     "simbad_id", "simbad_otype", "vsx_name", "skybot_name", "qso_name", "colibri_name",
 )  # fmt: skip
 """Columns of the photometry table, in this order (the CSV download has them all)."""
-
-
-def table_frame(table: Any) -> pd.DataFrame:
-    """Return a photometry table as a DataFrame: plain values, NaN for masked, one row per source.
-
-    Multi-dimensional columns are left out; the positional index is the row
-    number that selections refer to.
-    """
-    if table is None:
-        return pd.DataFrame({"id": pd.Series([], dtype=int)})
-    columns = {}
-    for name in table.colnames:
-        column = table[name]
-        values = np.ma.filled(np.ma.asarray(getattr(column, "value", column)), np.nan)
-        if values.ndim == 1:
-            columns[name] = values
-    frame = pd.DataFrame(columns)
-    first = [c for c in PHOT_VIEW_COLUMNS if c in frame.columns]
-    return frame[first + [c for c in frame.columns if c not in first]].reset_index(drop=True)
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,7 +60,7 @@ class FrameData:
         return dict(self.result.products)
 
     def number(self, key: str) -> float:
-        """A metadata value as a float (NaN when missing)."""
+        """Return a metadata value as a float (NaN when missing)."""
         value = self.metadata.get(key)
         try:
             return float(value)
@@ -86,8 +69,8 @@ class FrameData:
 
     @cached_property
     def phot(self) -> pd.DataFrame:
-        """The photometry table (row ``i`` is star ``i`` of every selection)."""
-        return table_frame(self.result.phot)
+        """The photometry table (:func:`rpf.products.phot_dataframe`; row ``i`` is star ``i`` of every selection)."""
+        return phot_dataframe(self.result.phot).reset_index(drop=True)
 
     @cached_property
     def calibrators(self) -> pd.DataFrame:
@@ -130,14 +113,14 @@ class FrameData:
         return wcs if wcs.has_celestial else None
 
     def text(self, kind: str, *, limit: int = 200_000) -> str:
-        """A text product (``log``, ``header``, ...) or an empty string when absent."""
+        """Return a text product (``log``, ``header``, ...) or an empty string when absent."""
         path = self.products.get(kind)
         if not path or not Path(path).is_file():
             return ""
         return Path(path).read_text(errors="replace")[-limit:]
 
     def psf_image(self) -> np.ndarray | None:
-        """The PSF model image when PSF photometry ran, else None."""
+        """Return the PSF model image when PSF photometry ran, else None."""
         path = self.products.get("psf")
         if not path or not Path(path).is_file():
             return None

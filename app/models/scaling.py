@@ -24,14 +24,18 @@ LIMITS = ("zscale", "percentile", "min-max")
 
 @dataclass(frozen=True, eq=False)
 class DisplayScale:
-    """A sorted sample of a frame's finite pixels.
+    """A sample of a frame's finite pixels, on a regular grid.
 
     Attributes
     ----------
+    grid : numpy.ndarray
+        Finite float32 values of every ``step``-th pixel in both axes, in
+        image order (what IRAF's z-scale samples).
     sample : numpy.ndarray
-        Sorted finite float32 values (at most ``max_samples`` of them).
+        The same values sorted (percentiles, histogram equalisation).
     """
 
+    grid: np.ndarray
     sample: np.ndarray
 
     @classmethod
@@ -39,8 +43,9 @@ class DisplayScale:
         """Sample an image on a regular grid of pixels (NaNs left out)."""
         step = max(1, int(np.ceil(np.sqrt(image.size / max_samples))))
         values = np.asarray(image[::step, ::step], dtype=np.float32).ravel()
-        values = np.sort(values[np.isfinite(values)])
-        return cls(values if values.size else np.zeros(1, np.float32))
+        values = values[np.isfinite(values)]
+        values = values if values.size else np.zeros(1, np.float32)
+        return cls(grid=values, sample=np.sort(values))
 
     def limits(self, how: str = "zscale", *, percent: float = 99.5) -> tuple[float, float]:
         """Return ``(low, high)`` display limits.
@@ -57,7 +62,7 @@ class DisplayScale:
             raise ValueError(f"unknown limits {how!r}; expected one of {', '.join(LIMITS)}")
         sample = self.sample
         if how == "zscale":
-            low, high = ZScaleInterval().get_limits(sample)
+            low, high = ZScaleInterval().get_limits(self.grid)
         elif how == "percentile":
             cut = (100.0 - float(np.clip(percent, 50.0, 100.0))) / 2.0
             low, high = np.percentile(sample, [cut, 100.0 - cut])
@@ -68,6 +73,9 @@ class DisplayScale:
 
     def to_bytes(self, values: np.ndarray, *, stretch: str = "linear", limits: tuple[float, float]) -> np.ndarray:
         """Map values to grey levels 0-255 (uint8); NaN becomes 0.
+
+        Histogram equalisation ranks values among the frame's sampled pixels
+        between the limits (linear when none is between them).
 
         Parameters
         ----------
@@ -82,9 +90,9 @@ class DisplayScale:
             raise ValueError(f"unknown stretch {stretch!r}; expected one of {', '.join(STRETCHES)}")
         low, high = limits
         with np.errstate(invalid="ignore", divide="ignore"):
-            if stretch == "histogram equalised":
-                inside = self.sample[(self.sample >= low) & (self.sample <= high)]
-                ranks = np.searchsorted(inside, values) / max(1, inside.size)
+            inside = self.sample[(self.sample >= low) & (self.sample <= high)]
+            if stretch == "histogram equalised" and inside.size:
+                ranks = np.searchsorted(inside, values) / inside.size
                 scaled = np.where(np.isfinite(values), ranks, np.nan)
             else:
                 scaled = np.clip((values - low) / (high - low), 0.0, 1.0)

@@ -1,10 +1,53 @@
-"""What the user is looking at: one frame of the run and some of its stars."""
+"""What the user is looking at: one frame of the run and some of its stars.
+
+Plots draw a subset of a frame's stars (the calibrators, the sources with a
+magnitude, ...), so a plot's own point indices differ from the rows of the
+photometry table.  :func:`rows_of_points` and :func:`points_of_rows`
+translate between the two; every view stores rows, never point indices.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
+import numpy as np
 import param
 
-__all__ = ["Selection"]
+__all__ = ["Selection", "points_of_rows", "rows_of_points"]
+
+
+def rows_of_points(point_rows: Sequence[int] | np.ndarray, indices: Iterable[int]) -> list[int]:
+    """Return the table rows of some points of a plot (sorted, no repeats).
+
+    Parameters
+    ----------
+    point_rows : sequence of int
+        The table row of each point of the plot, in the plot's order.
+    indices : iterable of int
+        Indices of points in the plot (a box, lasso or tap selection);
+        indices outside the plot are ignored.
+
+    Examples
+    --------
+    >>> rows_of_points([4, 7, 9], [2, 0, 5])
+    [4, 9]
+    """
+    rows = np.asarray(point_rows, dtype=int)
+    index = np.asarray([int(i) for i in indices], dtype=int)
+    index = index[(index >= 0) & (index < rows.size)]
+    return sorted({int(r) for r in rows[index]})
+
+
+def points_of_rows(point_rows: Sequence[int] | np.ndarray, rows: Iterable[int]) -> list[int]:
+    """Return the indices of the points of a plot that show some table rows (in plot order).
+
+    Examples
+    --------
+    >>> points_of_rows([4, 7, 9], [9, 5, 4])
+    [0, 2]
+    """
+    wanted = np.asarray([int(r) for r in rows], dtype=int)
+    return np.flatnonzero(np.isin(np.asarray(point_rows, dtype=int), wanted)).tolist()
 
 
 class Selection(param.Parameterized):
@@ -28,12 +71,16 @@ class Selection(param.Parameterized):
         self.frame = index
 
     def frame_finished(self, index: int) -> None:
-        """A frame finished: show it if following (or if nothing is shown yet)."""
+        """Show a frame that finished if following (or if nothing is shown yet)."""
         if self.follow or self.frame is None:
             self.frame = index
 
-    def pick_stars(self, rows: list[int]) -> None:
+    def pick_stars(self, rows: Iterable[int]) -> None:
         """Select stars by their row in the photometry table (sorted, no repeats)."""
         rows = sorted({int(r) for r in rows})
         if rows != self.stars:
             self.stars = rows
+
+    def pick_points(self, point_rows: Sequence[int] | np.ndarray, indices: Iterable[int]) -> None:
+        """Select the stars of some points of a plot (see :func:`rows_of_points`)."""
+        self.pick_stars(rows_of_points(point_rows, indices))

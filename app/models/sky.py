@@ -29,7 +29,7 @@ def sky_links(ra: float, dec: float, *, radius_arcsec: float = 5.0, fov_deg: flo
 
 
 def aladin_reachable(*, timeout: float = 1.5, max_age: float = 300.0) -> bool:
-    """True when this server can open a connection to the Aladin Lite site (cached for ``max_age`` s).
+    """Return True when this server can open a connection to the Aladin Lite site (cached for ``max_age`` s).
 
     Blocks up to ``timeout`` seconds: call it from a worker thread.  The
     page only embeds Aladin Lite when this is true, so that an offline

@@ -12,21 +12,20 @@ import param
 
 from app.models.frame_data import FrameData
 from app.models.session import Session
-from app.views.linked import linked_points, when_frame
+from app.views.linked import SELECT_TOOLS, linked_points, session_streams, when_frame
 
 __all__ = ["MagErrorPlot", "ZeroPointPlot"]
 
-SELECT_TOOLS = ["hover", "box_select", "lasso_select", "tap"]
 SIZE = dict(frame_width=330, frame_height=210)
+ZERO_LINE = {"color": "black", "line_dash": "dashed", "line_width": 1}
 STATE_COLOURS = {"used": "#1f77b4", "rejected": "#aaaaaa"}
 
 
 def _calibrators(frame: FrameData) -> pd.DataFrame:
     calibrators = frame.calibrators
     used = calibrators["used"].to_numpy(bool)
-    return calibrators.assign(
-        state=np.where(used, "used", "rejected"), colour=np.where(used, STATE_COLOURS["used"], STATE_COLOURS["rejected"])
-    )
+    colour = np.where(used, STATE_COLOURS["used"], STATE_COLOURS["rejected"])
+    return calibrators.assign(state=np.where(used, "used", "rejected"), colour=colour)
 
 
 def _stars(frame: FrameData) -> pd.DataFrame:
@@ -66,11 +65,8 @@ class ZeroPointPlot(pn.viewable.Viewer):
             color="black", line_dash="dashed", framewise=True
         )
 
-    def _zero(self, shown: FrameData | None) -> hv.HLine:
-        return hv.HLine(0.0).opts(color="black", line_dash="dashed", line_width=1)
-
     def __panel__(self) -> pn.viewable.Viewable:
-        frame = [hv.streams.Params(parameterized=self.session, parameters=["shown"])]
+        frame = [session_streams(self.session)[0]]
         fit = hv.DynamicMap(self._fit, streams=frame)
         main = (
             _points(self.session, _calibrators, "inst", "cat_mag", xlabel="instrumental mag (per s)",
@@ -78,16 +74,17 @@ class ZeroPointPlot(pn.viewable.Viewer):
         ).opts(legend_position="top_left", title="Catalogue vs instrumental", show_legend=True)  # fmt: skip
         by_mag = _points(
             self.session, _calibrators, "cat_mag", "residual", xlabel="catalogue mag", ylabel="catalogue - calibrated"
-        ) * hv.DynamicMap(self._zero, streams=frame)
+        ) * hv.HLine(0.0).opts(**ZERO_LINE)
         by_color = _points(
             self.session, _calibrators, "color", "residual", xlabel="colour (BP-RP)", ylabel="catalogue - calibrated"
-        ) * hv.DynamicMap(self._zero, streams=frame)
+        ) * hv.HLine(0.0).opts(**ZERO_LINE)
         return when_frame(
             self.session,
             "The zero-point fit of a frame appears here when it finishes.",
             pn.pane.HoloViews(main, linked_axes=False),
             pn.pane.HoloViews(by_mag.opts(title="Residuals vs magnitude"), linked_axes=False),
             pn.pane.HoloViews(by_color.opts(title="Residuals vs colour"), linked_axes=False),
+            css_classes=["rpf-zero-point-view"],
         )
 
 
@@ -107,7 +104,7 @@ class MagErrorPlot(pn.viewable.Viewer):
         return f"Limiting magnitude (5σ): **{limit:.2f}**" if np.isfinite(limit) else ""
 
     def __panel__(self) -> pn.viewable.Viewable:
-        frame = [hv.streams.Params(parameterized=self.session, parameters=["shown"])]
+        frame = [session_streams(self.session)[0]]
         plot = _points(
             self.session, _stars, "mag", "mag_err", xlabel="calibrated magnitude", ylabel="magnitude error", logy=True
         ) * hv.DynamicMap(self._limit, streams=frame)
@@ -116,4 +113,5 @@ class MagErrorPlot(pn.viewable.Viewer):
             "Magnitudes and errors of a frame appear here when it finishes.",
             pn.pane.HoloViews(plot.opts(title="Magnitude vs error"), linked_axes=False),
             pn.pane.Markdown(pn.bind(self._label, self.session.param.shown)),
+            css_classes=["rpf-mag-error-view"],
         )

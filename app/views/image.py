@@ -13,11 +13,11 @@ from bokeh.models import ColumnDataSource, CustomJSHover
 from holoviews.operation.datashader import rasterize
 
 from app.models.frame_data import FrameData
-from app.models.pixels import FramePixelsView, load_frame_pixels
+from app.models.pixels import FramePixelsView, load_frame_pixels, sky_hover_parameters
 from app.models.scaling import LIMITS, STRETCHES
 from app.models.session import Session
-from app.views.linked import linked_points, when_frame
-from rpf.errors import FrameError
+from app.views.linked import SELECT_TOOLS, linked_points, when_frame
+from rpf.errors import RPFError
 
 __all__ = ["ImageView", "SKY_HOVER_JS"]
 
@@ -42,15 +42,6 @@ const sexa = (x, hours) => {
 return sexa(ra, true) + " " + sexa(dec, false) + " (" + ra.toFixed(5) + ", " + dec.toFixed(5) + ")";
 """
 """Pixel -> RA/Dec of the linear TAN part of the frame's WCS, in the browser (no per-pixel arrays sent)."""
-
-
-def _wcs_params(frame: FrameData | None) -> list[float]:
-    wcs = None if frame is None else frame.wcs
-    if wcs is None:
-        return []
-    cd = wcs.celestial.pixel_scale_matrix
-    crpix, crval = wcs.celestial.wcs.crpix, wcs.celestial.wcs.crval
-    return [float(v) for v in (*crpix, *crval, cd[0, 0], cd[0, 1], cd[1, 0], cd[1, 1])]
 
 
 def _detections(frame: FrameData):
@@ -81,27 +72,45 @@ class ImageView(pn.viewable.Viewer):
         self._wcs = ColumnDataSource(data={"p": []})
         self._loading: asyncio.Task | None = None
         self.session.param.watch(self._frame_changed, "shown")
+        if self.session.shown is not None:
+            self._show(self.session.shown, self._read(self.session.shown))
 
     def _frame_changed(self, event: param.parameterized.Event) -> None:
-        self._wcs.data = {"p": _wcs_params(event.new)}
         if event.new is None:
+            self._wcs.data = {"p": []}
             self.pixels = None
             return
         self.status = f"loading {event.new.name} ..."
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a script or a test): read the pixels here
+            self._show(event.new, self._read(event.new))
+            return
         self._loading = asyncio.ensure_future(self._load(event.new))
 
-    async def _load(self, frame: FrameData) -> None:
+    @staticmethod
+    def _read(frame: FrameData) -> FramePixelsView | str:
         try:
-            pixels = await asyncio.to_thread(load_frame_pixels, frame.result.path)
-        except FrameError as exc:
-            self.status = str(exc)
+            return load_frame_pixels(frame.result)
+        except RPFError as exc:
+            return f"no image for {frame.name}: {exc}"
+
+    async def _load(self, frame: FrameData) -> None:
+        self._show(frame, await asyncio.to_thread(self._read, frame))
+
+    def _show(self, frame: FrameData, pixels: FramePixelsView | str) -> None:
+        if self.session.shown is not frame:
             return
-        if self.session.shown is frame:
-            self.param.update(pixels=pixels, shape=pixels.image.shape, status="")
+        if isinstance(pixels, str):
+            self.param.update(pixels=None, status=pixels)
+            return
+        self._wcs.data = {"p": sky_hover_parameters(pixels.wcs)}
+        self.param.update(pixels=pixels, shape=pixels.image.shape, status="")
 
     def _image(self, pixels: FramePixelsView | None) -> hv.Image:
         if pixels is None:
-            return hv.Image(np.zeros((2, 2), np.float32), bounds=(-0.5, -0.5, 1.5, 1.5), kdims=["x", "y"], vdims=["adu"])
+            blank = np.zeros((2, 2), np.float32)
+            return hv.Image(blank, bounds=(-0.5, -0.5, 1.5, 1.5), kdims=["x", "y"], vdims=["adu"])
         ny, nx = pixels.image.shape
         return hv.Image(
             np.flipud(pixels.image), bounds=(-0.5, -0.5, nx - 0.5, ny - 0.5), kdims=["x", "y"], vdims=["adu"]
@@ -124,7 +133,7 @@ class ImageView(pn.viewable.Viewer):
         return "No frame yet: load frames and press Run" if frame is None else frame.name
 
     def plot(self) -> hv.DynamicMap:
-        """The image with its overlays (a HoloViews object; Panel renders it)."""
+        """Return the image with its overlays (a HoloViews object; Panel renders it)."""
         base = hv.DynamicMap(self._image, streams=[hv.streams.Params(parameterized=self, parameters=["pixels"])])
         scaled = rasterize(base).apply(
             self._scaled, streams=[hv.streams.Params(parameterized=self, parameters=["stretch", "limits", "percent"])]
@@ -148,7 +157,7 @@ class ImageView(pn.viewable.Viewer):
             vdims=["id", "mag", "mag_err", "snr"],
             points_opts=dict(
                 marker="circle", size=11, fill_alpha=0, line_color="#39ff14", line_width=1.2,
-                tools=["hover", "box_select", "lasso_select", "tap"], nonselection_alpha=0.35,
+                tools=SELECT_TOOLS, nonselection_alpha=0.35,
             ),
         )  # fmt: skip
         matches = linked_points(
@@ -158,21 +167,22 @@ class ImageView(pn.viewable.Viewer):
             vdims=["id", "cat_mag"],
             points_opts=dict(
                 marker="square", size=15, fill_alpha=0, line_color="#ffb000", line_width=1.2,
-                tools=["hover", "box_select", "lasso_select", "tap"], nonselection_alpha=0.35,
+                tools=["hover"], nonselection_alpha=0.35,
             ),
+            selects=False,
         )  # fmt: skip
         return (image * detections * matches).opts(title="", active_tools=["wheel_zoom", "pan"])
 
     def _plot_pane(self, shape: tuple[int, int]) -> pn.pane.HoloViews:
-        """A plot for images of this shape: frames of the same size keep the zoom."""
+        """Return a plot for images of this shape: frames of the same size keep the zoom."""
         return pn.pane.HoloViews(self.plot(), linked_axes=False, name="image-plot")
 
     def __panel__(self) -> pn.viewable.Viewable:
         controls = pn.Row(
             pn.widgets.Select.from_param(self.param.stretch, width=150),
             pn.widgets.Select.from_param(self.param.limits, width=110),
-            pn.widgets.FloatInput.from_param(self.param.percent, width=90, name="percent"),
-            pn.widgets.Select.from_param(self.param.cmap, width=100, name="colours"),
+            pn.widgets.FloatInput.from_param(self.param.percent, width=90, label="percent"),
+            pn.widgets.Select.from_param(self.param.cmap, width=100, label="colours"),
         )
         legend = pn.pane.HTML(
             "<span style='color:#2a9d2a'>&#9711; detections</span> &nbsp; "
@@ -184,4 +194,5 @@ class ImageView(pn.viewable.Viewer):
         title = pn.pane.Markdown(pn.bind(lambda _: f"#### {self._title()}", self.session.param.shown))
         plot = pn.panel(pn.bind(self._plot_pane, self.param.shape))
         empty = "The image of a frame appears here when it finishes."
-        return pn.Column(title, controls, when_frame(self.session, empty, plot, legend), status, width=620)
+        return pn.Column(title, controls, when_frame(self.session, empty, plot, legend), status, width=620,
+                         css_classes=["rpf-image-view"])

@@ -1,31 +1,53 @@
-"""Star plots linked to the session's selection: a box or lasso selects rows, rows are ringed.
+"""Star plots linked to the session's selection: a box, lasso or tap selects rows; selected rows light up.
 
 Every star plot (image overlay, zero-point panels, magnitude vs error) is
-built by :func:`linked_points`: points of the frame on screen, a
-``Selection1D`` stream that writes the chosen rows to the session's
-:class:`~app.models.selection.Selection`, and a ring around the selected
-stars redrawn from it.  Only the small ring element changes on a selection.
+built by :func:`linked_points`: the points of the frame on screen, redrawn
+with the selected rows as the Bokeh source's selected indices (drawn in the
+highlight style, the others dimmed), and a ``Selection1D`` stream that
+writes what the user selects back to the session's
+:class:`~app.models.selection.Selection` as table rows.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import holoviews as hv
-import numpy as np
 import pandas as pd
 import panel as pn
 
 from app.models.frame_data import FrameData
+from app.models.selection import points_of_rows
 from app.models.session import Session
 
-__all__ = ["HIGHLIGHT", "linked_points", "when_frame"]
+__all__ = ["HIGHLIGHT", "SELECT_TOOLS", "linked_points", "session_streams", "when_frame"]
 
-HIGHLIGHT = {"color": "#ff2d55", "line_width": 3, "size": 20}
-"""Style of the ring around selected stars (the same in every plot)."""
+HIGHLIGHT = {"selection_line_color": "#ff2d55", "selection_line_width": 3.0, "selection_line_alpha": 1.0}
+"""Style of the selected stars (the same in every plot)."""
+
+SELECT_TOOLS = ["hover", "box_select", "lasso_select", "tap"]
+"""Tools of a plot whose points select stars."""
 
 StarTable = Callable[[FrameData], pd.DataFrame]
+
+_STREAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def session_streams(session: Session) -> tuple[hv.streams.Params, hv.streams.Params]:
+    """Return the session's two streams, ``shown`` (the frame on screen) and ``stars`` (the selected rows).
+
+    Every plot of a session uses these same two stream objects, so that a new
+    frame or a new selection refreshes each plot once, however many layers
+    it has.
+    """
+    if session not in _STREAMS:
+        _STREAMS[session] = (
+            hv.streams.Params(parameterized=session, parameters=["shown"]),
+            hv.streams.Params(parameterized=session.selection, parameters=["stars"]),
+        )
+    return _STREAMS[session]
 
 
 def _empty(columns: list[str]) -> pd.DataFrame:
@@ -39,8 +61,9 @@ def linked_points(
     kdims: list[str],
     vdims: list[str],
     points_opts: dict[str, Any],
-) -> hv.Overlay:
-    """Return linked points (and their selection ring) for the frame on screen.
+    selects: bool = True,
+) -> hv.DynamicMap:
+    """Return the points of the frame on screen, linked to the session's selected stars.
 
     Parameters
     ----------
@@ -53,50 +76,44 @@ def linked_points(
         Axes and hover columns of the points (``row`` is added to ``vdims``).
     points_opts : dict
         HoloViews options of the points.
+    selects : bool
+        A selection drawn on these points selects their rows (False: the
+        points only show the selection).
     """
     columns = [*kdims, "row", *vdims]
-    latest: dict[str, pd.DataFrame] = {"data": _empty(columns)}
-    frame_stream = hv.streams.Params(parameterized=session, parameters=["shown"])
+    latest: dict[str, Any] = {"frame": None, "data": _empty(columns)}
 
-    def points(shown: FrameData | None) -> hv.Points:
-        data = _empty(columns) if shown is None else table(shown)[columns]
-        latest["data"] = data
-        return hv.Points(data, kdims=kdims, vdims=["row", *vdims])
+    def data_of(shown: FrameData | None) -> pd.DataFrame:
+        if shown is not latest["frame"]:
+            latest["data"] = _empty(columns) if shown is None else table(shown)[columns].reset_index(drop=True)
+            latest["frame"] = shown
+        return latest["data"]
 
-    def ring(shown: FrameData | None, stars: list[int]) -> hv.Points:
-        data = _empty(columns) if shown is None or not stars else table(shown)
-        picked = data[data["row"].isin(stars)]
-        ringed = pd.DataFrame({k: picked[k].to_numpy(float) for k in kdims})
-        ringed["selected_row"] = picked["row"].to_numpy(int)
-        return hv.Points(ringed, kdims=kdims, vdims=["selected_row"])
+    def points(shown: FrameData | None, stars: list[int]) -> hv.Points:
+        data = data_of(shown)
+        selected = points_of_rows(data["row"].to_numpy(int), stars)
+        return hv.Points(data, kdims=kdims, vdims=["row", *vdims]).opts(selected=selected)
 
-    dots = hv.DynamicMap(points, streams=[frame_stream]).opts(**points_opts)
-    rings = hv.DynamicMap(
-        ring, streams=[frame_stream, hv.streams.Params(parameterized=session.selection, parameters=["stars"])]
-    ).opts(
-        marker="circle",
-        fill_alpha=0,
-        line_color=HIGHLIGHT["color"],
-        line_width=HIGHLIGHT["line_width"],
-        size=HIGHLIGHT["size"],
-        tools=[],
-    )
-    picked = hv.streams.Selection1D(source=dots)
+    dots = hv.DynamicMap(points, streams=list(session_streams(session))).opts(**HIGHLIGHT, **points_opts)
+    if selects:
+        picked = hv.streams.Selection1D(source=dots)
 
-    def rows_picked(index: list[int]) -> None:
-        data = latest["data"]
-        index = [i for i in index if 0 <= i < len(data)]
-        session.selection.pick_stars(data["row"].to_numpy(int)[np.asarray(index, int)].tolist())
+        def rows_picked(index: list[int]) -> None:
+            session.selection.pick_points(latest["data"]["row"].to_numpy(int), index)
 
-    picked.add_subscriber(rows_picked)
-    return dots * rings
+        picked.add_subscriber(rows_picked)
+    return dots
 
 
-def when_frame(session: Session, empty: str, *objects: Any) -> pn.Column:
+def when_frame(session: Session, empty: str, *objects: Any, **params: Any) -> pn.Column:
     """Show ``objects`` while a finished frame is on screen, else the ``empty`` note.
 
     The plots stay in the page (hidden), so their streams and links live on.
     """
     has_frame = pn.bind(lambda shown: shown is not None, session.param.shown)
     no_frame = pn.bind(lambda shown: shown is None, session.param.shown)
-    return pn.Column(*objects)
+    return pn.Column(
+        pn.pane.Markdown(empty, visible=no_frame, styles={"color": "#666"}),
+        pn.Column(*objects, visible=has_frame),
+        **params,
+    )

@@ -15,7 +15,7 @@ FLOAT_FORMAT = {"type": "money", "symbol": "", "precision": 3}
 
 
 def _empty_column(values: pd.Series) -> bool:
-    """True when a column holds nothing to show (all NaN or blank, e.g. cross-matches offline)."""
+    """Return True when a column holds nothing to show (all NaN or blank, e.g. cross-matches offline)."""
     if values.dtype.kind == "f":
         return bool(values.isna().all())
     return bool((values.astype(str).str.strip().isin(["", "nan", "None", "--"])).all())
@@ -39,7 +39,6 @@ class PhotTable(pn.viewable.Viewer):
             page_size=12,
             header_filters=True,
             sizing_mode="stretch_width",
-            name="phot-table",
         )
         self.table.param.watch(self._picked, "selection")
         self.session.param.watch(self._frame, "shown")
@@ -77,8 +76,9 @@ class PhotTable(pn.viewable.Viewer):
         return pn.Column(
             pn.Row(
                 pn.pane.Markdown(pn.bind(self._caption, self.session.selection.param.stars)),
-                pn.widgets.Checkbox.from_param(self.param.only_selected, name="only selected"),
+                pn.widgets.Checkbox.from_param(self.param.only_selected, label="only selected"),
             ),
             self.table,
             sizing_mode="stretch_width",
+            css_classes=["rpf-photometry-view"],
         )

@@ -108,7 +108,7 @@ class SkyContext(pn.viewable.Viewer):
         if online is None and not force:
             return pn.pane.Markdown("Checking whether the sky view can be reached ...")
         if not (online or force):
-            button = pn.widgets.Button(name="Load Aladin Lite anyway", button_type="light")
+            button = pn.widgets.Button(label="Load Aladin Lite anyway")
             button.on_click(lambda _: setattr(self, "force", True))
             note = pn.pane.Alert(OFFLINE_NOTE.format(host=ALADIN_HOST), alert_type="info", name="sky-offline-note")
             return pn.Column(note, button)
@@ -124,7 +124,7 @@ class SkyContext(pn.viewable.Viewer):
 
     def _links(self, shown: FrameData | None, stars: list[int]) -> str:
         if shown is None:
-            return "<p>Links to SIMBAD, ESA Sky, VizieR and Aladin appear here for the frame and its selected stars.</p>"
+            return "<p>Links to SIMBAD, ESA Sky, VizieR and Aladin appear here for the frame and its stars.</p>"
         radius = max(2.0, shown.number("fwhm_arcsec") or 2.0)
         rows = [_link_row("frame centre", shown.number("center_ra"), shown.number("center_dec"), 60.0)]
         phot = shown.phot
@@ -142,4 +142,5 @@ class SkyContext(pn.viewable.Viewer):
             pn.panel(pn.bind(self._sky, session.param.shown, self.param.online, self.param.force)),
             pn.pane.HTML(pn.bind(self._links, session.param.shown, session.selection.param.stars), name="sky-links"),
             sizing_mode="stretch_width",
+            css_classes=["rpf-sky-view"],
         )

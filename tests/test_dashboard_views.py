@@ -1,0 +1,218 @@
+"""The dashboard's result views over a finished simulated run, headless and in chromium.
+
+One eager run of two small simulated frames (known stars, WCS, zero point)
+feeds every check; the browser tests serve the image, photometry,
+zero-point, magnitude-error and sky views of one session on 127.0.0.1 and
+drive Debian's chromium with Playwright.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import holoviews as hv
+import numpy as np
+import pytest
+from astropy.io import fits
+from dashboard_views import ViewsPage, eager_frames, new_session, show_frame
+
+from app.models.frame_data import FrameData
+from app.models.pixels import sky_hover_parameters
+from app.views.image import ImageView
+from rpf.pipeline import FrameResult, frame_pixels
+from rpf.products.pixels import write_calibrated_fits
+
+pytestmark = pytest.mark.filterwarnings(
+    # Panel's Tabulator calls DataFrame.reset_index(inplace=True) (panel 1.9 with pandas 3.1)
+    "ignore:The inplace keyword:pandas.errors.Pandas4Warning",
+)
+
+SCREENSHOTS = Path(__file__).parents[1] / "docs" / "screenshots"
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    hv.extension("bokeh", logo=False)
+    return eager_frames(tmp_path_factory.mktemp("views"))
+
+
+# --- headless --------------------------------------------------------------------------------
+
+
+def test_frame_data_zero_point_quantities_follow_the_fit(frames):
+    data = FrameData(frames[0].index, frames[0].result)
+    meta = frames[0].result.metadata
+    assert len(data.phot) == meta["n_sources"] > 20
+    cal = data.calibrators
+    used = cal[cal["used"]]
+    assert len(used) == meta["n_calib_stars"]
+    # catalogue = instrumental (per second) + zero point, within the fit's scatter
+    offsets = used["cat_mag"] - used["inst"] - meta["zero_point"]
+    assert abs(float(np.median(offsets))) < 3 * meta["zero_point_rms"]
+    assert np.allclose(used["residual"], used["cat_mag"] - used["mag"], atol=1e-6)
+    assert data.psf_image() is not None and data.psf_image().ndim == 2
+    assert "sim_000" in data.text("log")
+
+
+def test_sky_hover_parameters_give_the_wcs_position(frames):
+    pixels = frame_pixels(frames[0].result)
+    crpix1, crpix2, crval1, crval2, *cd = sky_hover_parameters(pixels.wcs)
+    x, y = 100.0, 250.0
+    u, v = x + 1 - crpix1, y + 1 - crpix2
+    xi, eta = np.radians(cd[0] * u + cd[1] * v), np.radians(cd[2] * u + cd[3] * v)
+    d0 = np.radians(crval2)
+    den = np.cos(d0) - eta * np.sin(d0)
+    ra = crval1 + np.degrees(np.arctan2(xi, den))
+    dec = np.degrees(np.arctan2(eta * np.cos(d0) + np.sin(d0), np.hypot(xi, den)))
+    truth = pixels.wcs.pixel_to_world(x, y)
+    assert abs((ra - truth.ra.deg) * np.cos(d0)) * 3600 < 1.0 and abs(dec - truth.dec.deg) * 3600 < 1.0
+
+
+def test_a_4096_frame_is_rasterised_to_the_plot_size(frames, tmp_path):
+    rng = np.random.default_rng(1)
+    image = rng.normal(1000, 10, (4096, 4096)).astype(np.float32)
+    path = write_calibrated_fits(tmp_path / "big_calibrated.fits", image=image, mask=None, background=None,
+                                 background_rms=None, header=fits.Header(), wcs=None)  # fmt: skip
+    result = FrameResult(path=str(tmp_path / "big.fits"), status="ok", metadata={}, phot=frames[0].result.phot,
+                         products={"calibrated": str(path)})  # fmt: skip
+    session = new_session(tmp_path)
+    view = ImageView(session=session)
+    show_frame(session, type(frames[0])(run_id="r", path=result.path, index=0, result=result))
+    assert view.pixels is not None and view.pixels.image.shape == (4096, 4096)
+    figure = hv.render(view.plot())
+    sources = [r.data_source for r in figure.renderers if "image" in r.data_source.data]
+    assert sources
+    drawn = np.asarray(sources[0].data["image"][0])
+    assert drawn.size <= 800 * 800 and drawn.dtype == np.uint8
+
+
+# --- in chromium -----------------------------------------------------------------------------
+
+NOT_YET = pytest.mark.xfail(
+    run=False,
+    reason="unfinished: under pytest the served page never shows the table rows (120 s timeout), while the same "
+    "page served by a script does; suspected a warning turned error by filterwarnings in the server thread",
+)
+"""The browser tests below are written but do not pass yet (see the report of issue 12)."""
+
+FIND_SOURCES = """
+() => {
+  const doc = Bokeh.documents[0];
+  const out = [];
+  for (const m of doc.all_models) {
+    if (m.type === "ColumnDataSource" && m.data.row !== undefined && m.data.selected_row === undefined) {
+      const cols = Object.keys(m.data).sort();
+      out.push({id: m.id, cols: cols, rows: Array.from(m.data.row), selected: Array.from(m.selected.indices)});
+    }
+  }
+  return out;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def served(frames, tmp_path_factory):
+    hv.renderer("bokeh").webgl = False  # software GL in headless chromium stalls screenshots
+    folder = tmp_path_factory.mktemp("sessions")
+    # image, table and sky in one page (with the zero-point and magnitude plots too, chromium froze on load here)
+    page = ViewsPage(lambda: new_session(folder), views=("image", "phot", "sky"))
+    url = page.start()
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        tab = browser.new_page(viewport={"width": 1300, "height": 1000})
+        errors: list[str] = []
+        tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        tab.on("pageerror", lambda e: errors.append(str(e)))
+        tab.goto(url, timeout=120_000)
+        tab.wait_for_selector(".tabulator", timeout=60_000)
+        page.run_in_session(0, lambda s: show_frame(s, frames[0]))
+        tab.wait_for_function("document.querySelectorAll('.tabulator-row').length > 0", timeout=120_000)
+        yield {"page": page, "tab": tab, "errors": errors, "frames": frames}
+        browser.close()
+    page.stop()
+
+
+def _sources(tab) -> list[dict]:
+    return tab.evaluate(FIND_SOURCES)
+
+
+def _detections(sources: list[dict]) -> dict:
+    return next(s for s in sources if {"x", "y", "snr", "id"} <= set(s["cols"]))
+
+
+@NOT_YET
+def test_views_fill_with_the_frame(served):
+    tab, frame = served["tab"], served["frames"][0]
+    n = frame.result.metadata["n_sources"]
+    tab.wait_for_function(f"({FIND_SOURCES})().some(s => s.rows.length === {n})", timeout=60_000)
+    sources = _sources(tab)
+    assert len(_detections(sources)["rows"]) == n
+    assert "offline" in tab.inner_text("body").lower()  # no internet here: the sky view says so
+    assert not [e for e in served["errors"] if "aladin" in e.lower()]
+
+
+@NOT_YET
+def test_table_row_click_highlights_the_star_everywhere(served):
+    tab, page = served["tab"], served["page"]
+    session = page.sessions[0]["session"]
+    cal = FrameData(0, served["frames"][0].result).calibrators
+    row = int(cal[cal["used"]]["row"].iloc[0])  # a calibrator: in the image and in every zero-point plot
+    tab.locator(".tabulator-row").nth(row).click()
+    tab.wait_for_function(
+        f"({FIND_SOURCES})().filter(s => s.selected.length === 1).length >= 2", timeout=30_000
+    )
+    assert session.selection.stars == [row]
+    for source in _sources(tab):
+        if row in source["rows"]:
+            assert [source["rows"][i] for i in source["selected"]] == [row], source["cols"]
+
+
+@NOT_YET
+def test_box_select_on_the_image_selects_table_rows(served):
+    tab, page = served["tab"], served["page"]
+    session = page.sessions[0]["session"]
+    phot = FrameData(0, served["frames"][0].result).phot
+    box = (50.0, 200.0, 60.0, 250.0)  # x0, x1, y0, y1 in pixels
+    inside = phot.index[phot["x"].between(box[0], box[1]) & phot["y"].between(box[2], box[3])].tolist()
+    assert len(inside) >= 2
+    corners = tab.evaluate(DATA_TO_SCREEN, [box[0], box[2], box[1], box[3]])
+    tab.locator(".bk-tool-icon-box-select").first.click()
+    tab.mouse.move(corners[0], corners[1])
+    tab.mouse.down()
+    tab.mouse.move((corners[0] + corners[2]) / 2, (corners[1] + corners[3]) / 2, steps=5)
+    tab.mouse.move(corners[2], corners[3], steps=5)
+    tab.mouse.up()
+    tab.wait_for_function(f"document.querySelectorAll('.tabulator-row.tabulator-selected').length === {len(inside)}",
+                          timeout=30_000)  # fmt: skip
+    assert session.selection.stars == sorted(inside)
+    assert sorted(page.sessions[0]["views"]["phot"].table.selection) == sorted(inside)
+
+
+DATA_TO_SCREEN = """
+([x0, y0, x1, y1]) => {
+  const views = [];
+  const walk = (v) => { views.push(v); for (const c of (v.child_views || [])) walk(c); };
+  for (const root of Bokeh.index.roots || Object.values(Bokeh.index)) walk(root);
+  const plot = views.find((v) => v.model.type === "Plot" && v.model.renderers.some(
+      (r) => r.data_source && r.data_source.data.snr !== undefined));
+  const rect = plot.el.getBoundingClientRect();
+  const fx = plot.frame.x_scale, fy = plot.frame.y_scale;
+  return [rect.left + fx.compute(x0), rect.top + fy.compute(y0), rect.left + fx.compute(x1), rect.top + fy.compute(y1)];
+}
+"""
+
+
+@NOT_YET
+@pytest.mark.parametrize("view", ["image", "photometry", "sky"])
+def test_screenshots(served, view):
+    """Screenshots of the views for docs/ (a star selected, so the highlight shows)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{view}.png"
+    element = served["tab"].locator(f".rpf-{view}-view").first
+    element.scroll_into_view_if_needed()
+    element.screenshot(path=str(path))
+    box = element.bounding_box()
+    assert box["width"] > 300 and box["height"] > 150
+    assert path.stat().st_size > 5_000
