@@ -253,7 +253,7 @@ def test_unreachable_scheduler_is_a_config_error():
 
 
 def _comparable(meta):
-    skip = {"timings", "products", "parameters", "path"}
+    skip = {"timings", "products", "parameters", "path", "product_stamps"}  # stamps: when each file was written
     out = {k: v for k, v in meta.items() if k not in skip}
     out["services"] = [{k: v for k, v in s.items() if k != "elapsed_s"} for s in out.get("services", [])]
     return out
