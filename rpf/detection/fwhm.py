@@ -29,6 +29,11 @@ _STAMP_FWHM = 1.5
 _MIN_HALF = 4
 _SUB = (np.arange(3) - 1.0) / 3.0
 _BETA_RANGE = (1.5, 25.0)
+_ALPHA_MIN_PX = 0.05
+"""Smallest Moffat core radius the fit may take (pixels): far below any sampled star, and it keeps
+``exp(-2 log_alpha)`` finite however far a Levenberg-Marquardt step throws a hopeless stamp."""
+_ALPHA_MAX_STAMPS = 10.0
+"""Largest Moffat core radius, in stamp widths (a flat profile: the stamp holds no star)."""
 _N_ITER = 30
 _TOLERANCE = 1e-6
 _CLIP_SIGMA = 3.0
@@ -206,6 +211,7 @@ def _fit_moffat_fwhm(stamps: np.ndarray, half: int, guess: float) -> np.ndarray:
     )
     lam = np.full(n, 1e-2)
     low, high = np.log(_BETA_RANGE[0] - 1.0), np.log(_BETA_RANGE[1] - 1.0)
+    alpha_low, alpha_high = np.log(_ALPHA_MIN_PX), np.log(_ALPHA_MAX_STAMPS * (2 * half + 1))
 
     def residual(p: np.ndarray) -> np.ndarray:
         return _moffat(p, grid) - data
@@ -224,7 +230,9 @@ def _fit_moffat_fwhm(stamps: np.ndarray, half: int, guess: float) -> np.ndarray:
         except np.linalg.LinAlgError:
             break
         trial = params + delta
+        trial[:, 3] = np.clip(trial[:, 3], alpha_low, alpha_high)
         trial[:, 4] = np.clip(trial[:, 4], low, high)
+        trial[:, 1:3] = np.clip(trial[:, 1:3], -half, half)
         trial_res = residual(trial)
         trial_cost = (trial_res**2).sum(axis=1)
         better = trial_cost < cost
@@ -239,7 +247,8 @@ def _fit_moffat_fwhm(stamps: np.ndarray, half: int, guess: float) -> np.ndarray:
     beta = 1.0 + np.exp(params[:, 4])
     fwhm = 2.0 * alpha * np.sqrt(2.0 ** (1.0 / beta) - 1.0)
     off_centre = np.hypot(params[:, 1], params[:, 2]) > 1.5
-    fwhm[off_centre | (params[:, 0] <= 0)] = np.nan
+    at_bound = (params[:, 3] <= alpha_low) | (params[:, 3] >= alpha_high)
+    fwhm[off_centre | at_bound | (params[:, 0] <= 0)] = np.nan
     return fwhm
 
 
