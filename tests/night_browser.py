@@ -57,6 +57,73 @@ DRAWN = """(title) => {
 """How many rows each renderer of a figure (found by the start of its title) draws in the browser."""
 
 
+QUALITY_DRAWN = """(titles) => {
+  const models = [];
+  for (const doc of Bokeh.documents) {
+    const all = doc._all_models ? [...doc._all_models.values()] : [...doc.all_models];
+    models.push(...all);
+  }
+  const finite = (v) => v !== null && v !== undefined && Number.isFinite(Number(v));
+  const plots = {};
+  for (const title of titles) {
+    const counts = models
+      .filter(m => m.title && m.renderers && String(m.title.text).startsWith(title))
+      .flatMap(m => m.renderers)
+      .filter(r => r.data_source && r.data_source.data && "frame" in r.data_source.data)
+      .map(r => r.data_source.get_length() || 0);
+    plots[title] = counts.length ? Math.max(...counts) : -1;
+  }
+  const table = {};
+  for (const m of models) {
+    const data = m.source && m.source.data;
+    if (data && "fwhm_arcsec" in data && "wcs_rms_arcsec" in data) {
+      for (const [name, values] of Object.entries(data)) {
+        table[name] = [...values].filter(finite).length;
+      }
+      table.rows = m.source.get_length() || 0;
+      table.both_airmass_zero_point = [...data.airmass]
+        .filter((a, i) => finite(a) && finite(data.zero_point[i])).length;
+    }
+  }
+  return {plots, table};
+}"""
+"""Across every Bokeh document in the page (a served page or JupyterLab's output cells): how many frame
+points each quality plot (found by the start of its title) draws, and how many finite values each
+column of the frames table holds."""
+
+
+def assert_quality_drawn(page: Any, *, frames: int | None, timeout: float = 30.0) -> dict:
+    """Wait until every quality plot draws one point per finished frame that has its quantity.
+
+    The expected counts come from the frames table in the same page (which
+    updates independently of the plots); ``frames`` is how many rows it must hold
+    (None: any number, at least one).
+    Returns the last counts.
+    """
+    from app.views.night import PLOTS
+
+    titles = {spec[0]: spec[4] for spec in PLOTS}
+    columns = {spec[0]: spec[2] for spec in PLOTS}
+    state: dict = {}
+
+    def drawn() -> bool:
+        state.update(page.evaluate(QUALITY_DRAWN, list(titles.values())))
+        table = state.get("table", {})
+        if not table.get("rows") or (frames is not None and table["rows"] != frames):
+            return False
+        expected = {name: table["both_airmass_zero_point"] if name == "zero_point" else table.get(columns[name])
+                    for name in titles}  # fmt: skip
+        state["expected"] = expected
+        return all(state["plots"][titles[name]] == expected[name] for name in titles)
+
+    try:
+        until(drawn, timeout=timeout, what=f"every quality plot to draw its finished frames ({frames} rows)")
+    except AssertionError as error:
+        raise AssertionError(f"{error}: {state}") from None
+    assert all(v > 0 for v in state["expected"].values()), state
+    return state
+
+
 def free_port() -> int:
     """Return a TCP port free on 127.0.0.1 now."""
     with socket.socket() as sock:

@@ -14,13 +14,14 @@ from pathlib import Path
 import aavso_spec
 import numpy as np
 import pytest
-from night_browser import CHROMIUM, DRAWN, PLOT_GEOMETRY, RING_COUNT, TITLES, serve, until
+from night_browser import CHROMIUM, DRAWN, PLOT_GEOMETRY, RING_COUNT, TITLES, assert_quality_drawn, serve, until
 
 pytest.importorskip("playwright")
 pn = pytest.importorskip("panel")
 
 from app.models.night_demo import demo_config, write_night_demo  # noqa: E402
 from app.notebook import NOTEBOOK_EXECUTION, NightApp  # noqa: E402
+from app.views.night import PLOTS  # noqa: E402
 from rpf.pipeline import RunRequest  # noqa: E402
 
 pytestmark = [
@@ -73,6 +74,7 @@ def test_night_view_fills_while_frames_finish(page_and_app):
     n = len(demo.science)
     seen: list[int] = []
     shot_taken = False
+    partial: dict = {}
     end = time.monotonic() + 240
     while time.monotonic() < end:
         text = _summary(page)
@@ -83,6 +85,9 @@ def test_night_view_fills_while_frames_finish(page_and_app):
             if 3 <= done < n and not shot_taken:
                 page.screenshot(path=str(SHOTS / "night_filling.png"), full_page=True)
                 shot_taken = True
+            if 4 <= done < n and not partial:
+                # mid-run, after the extinction line and the outlier limits appeared: every plot keeps drawing
+                partial = assert_quality_drawn(page, frames=None)
             if done == n:
                 break
         time.sleep(0.25)
@@ -91,6 +96,10 @@ def test_night_view_fills_while_frames_finish(page_and_app):
     assert seen == sorted(seen)
     app = apps[-1]
     until(lambda: app.night.state == "finished", timeout=30, what="the run to finish")
+    assert partial, "the plots were never checked while the night was filling"
+    drawn = assert_quality_drawn(page, frames=n)
+    for name, *_, title, _ in PLOTS:
+        assert drawn["plots"][title] == len(app.night_view._shown[name]), (name, drawn)
     # one table row per frame in the page, the defects listed with their reasons
     until(lambda: page.locator(".tabulator-row").filter(has_text="night_0").count() >= n, timeout=20,
           what="a table row per frame")  # fmt: skip

@@ -99,7 +99,7 @@ class NightView(pn.viewable.Viewer):
                 xlabel="airmass" if x == "airmass" else "hours (UT)", **PLOT_OPTS,
             )  # fmt: skip
 
-        def extras(version: int) -> hv.Overlay:
+        def extras(version: int) -> hv.Segments:
             return self._extras(name, x, y)
 
         def rings(selected: list[int], version: int) -> hv.Points:
@@ -123,22 +123,31 @@ class NightView(pn.viewable.Viewer):
         fits = ", ".join(f"k({f['band']}) = {f['k']:.3f} ± {f['k_err']:.3f}" for f in self.night.extinction)
         return f"{title} · {fits}"
 
-    def _extras(self, name: str, x: str, y: str) -> hv.Overlay:
-        """Return the extinction line (zero point) or the outlier limit (others) to draw behind the points."""
-        layers: list[Any] = [hv.Curve([], x, y).opts(color="#888888")]
+    def _extras(self, name: str, x: str, y: str) -> hv.Segments:
+        """Return the extinction lines (zero point) or the outlier limits (others) to draw behind the points.
+
+        Always one ``Segments`` element, empty until a fit or a limit exists:
+        an overlay whose layers change in number between updates stops the
+        DynamicMap from updating in the browser.
+        """
+        rows: list[tuple[float, float, float, float]] = []
         if name == "zero_point":
             airmass = self.night.quality["airmass"].astype(float)
             if airmass.notna().any():
-                grid = np.linspace(float(airmass.min()) - 0.05, float(airmass.max()) + 0.05, 2)
-                for fit in self.night.extinction:
-                    line = fit["zp0"] - fit["k"] * grid
-                    layers.append(hv.Curve((grid, line), x, y).opts(color="#2ca02c", line_width=2))
+                x0, x1 = float(airmass.min()) - 0.05, float(airmass.max()) + 0.05
+                rows = [(x0, f["zp0"] - f["k"] * x0, x1, f["zp0"] - f["k"] * x1) for f in self.night.extinction]
+            style = {"color": "#2ca02c", "line_width": 2, "line_dash": "solid"}
         else:
-            for limits in self.night.limits.values():
-                limit = limits.get(y, {}).get("limit")
-                if limit is not None and math.isfinite(limit):
-                    layers.append(hv.HLine(limit).opts(color="#d62728", line_dash="dashed", line_width=1))
-        return hv.Overlay(layers)
+            values = plot_frame(self.night.quality, name)[x].astype(float).dropna()
+            if len(values):
+                x0, x1 = float(values.min()), float(values.max())
+                for limits in self.night.limits.values():
+                    limit = limits.get(y, {}).get("limit")
+                    if limit is not None and math.isfinite(limit):
+                        rows.append((x0, float(limit), x1, float(limit)))
+            style = {"color": "#d62728", "line_width": 1, "line_dash": "dashed"}
+        ends = [x, y, f"{x}_end", f"{y}_end"]
+        return hv.Segments(pd.DataFrame(rows, columns=ends, dtype=float), kdims=ends).opts(tools=[], **style)
 
     def _plot_selected(self, name: str, positions: list[int]) -> None:
         data = self._shown.get(name)
