@@ -4,7 +4,8 @@ The test starts JupyterLab on 127.0.0.1 (a free port, a token, no browser, a
 temporary root folder holding a copy of ``docs/notebooks/demo_night.ipynb``),
 runs the notebook's first cells from the page (Shift+Enter), and presses
 "Run the night" in the output cell: the run goes through a local Dask
-cluster and the output fills until every frame is finished.  Screenshot:
+cluster and the output fills until every frame is finished, every quality
+plot drawing a point per finished frame (counted in the page's Bokeh documents).  Screenshot:
 ``docs/screenshots/jupyterlab.png``.
 """
 
@@ -19,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from night_browser import CHROMIUM, free_port, until
+from night_browser import CHROMIUM, assert_quality_drawn, free_port, until
 
 pytest.importorskip("jupyterlab")
 pytest.importorskip("playwright")
@@ -104,6 +105,9 @@ def test_night_app_runs_inside_jupyterlab(jupyterlab):
 
         until(finished, timeout=420, what="all 8 frames finished in the output cell", step=0.5)
         assert seen == sorted(seen)
+        # every quality plot in the output cell draws a point per finished frame (not only the first)
+        drawn = assert_quality_drawn(page, frames=8)
+        assert min(drawn["plots"].values()) >= 6, drawn
         items = page.locator("li").filter(has_text=".fits (")
         until(lambda: items.count() == 3, timeout=30, what="the three flagged frames listed")
         page.wait_for_timeout(1500)
