@@ -63,11 +63,15 @@ QUALITY_DRAWN = """(titles) => {
     const all = doc._all_models ? [...doc._all_models.values()] : [...doc.all_models];
     models.push(...all);
   }
+  // only figures on show (a replaced figure may linger in a document's models)
+  const shown = new Set();
+  if (Bokeh.index && Bokeh.index.all_views) { for (const v of Bokeh.index.all_views()) shown.add(v.model); }
   const finite = (v) => v !== null && v !== undefined && Number.isFinite(Number(v));
   const plots = {};
   for (const title of titles) {
     const counts = models
       .filter(m => m.title && m.renderers && String(m.title.text).startsWith(title))
+      .filter(m => shown.size === 0 || shown.has(m))
       .flatMap(m => m.renderers)
       .filter(r => r.data_source && r.data_source.data && "frame" in r.data_source.data)
       .map(r => r.data_source.get_length() || 0);
