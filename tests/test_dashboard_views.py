@@ -129,7 +129,8 @@ def served(frames, tmp_path_factory):
     page = ViewsPage(lambda: new_session(folder), views=("image", "phot", "zp", "sky"))
     url = page.start()
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        args = ["--no-sandbox", "--disable-gpu"]
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=args)
         tab = browser.new_page(viewport={"width": 1300, "height": 1000})
         errors: list[str] = []
         tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -193,7 +194,8 @@ def test_box_select_on_the_image_selects_table_rows(served):
     tab.mouse.move((corners[0] + corners[2]) / 2, (corners[1] + corners[3]) / 2, steps=5)
     tab.mouse.move(corners[2], corners[3], steps=5)
     tab.mouse.up()
-    _until(lambda: session.selection.stars == sorted(inside), timeout=30, what=f"the boxed stars {sorted(inside)} selected")
+    wanted = f"the boxed stars {sorted(inside)} selected"
+    _until(lambda: session.selection.stars == sorted(inside), timeout=30, what=wanted)
     shown = [r for r in inside if r < 12]  # rows of the table's first page, drawn selected in the browser
     _until(lambda: tab.locator(f"{ROWS}.tabulator-selected").count() == len(shown), timeout=30,
            what="the selected rows drawn")  # fmt: skip
