@@ -58,7 +58,9 @@ class ZeroPointPlot(pn.viewable.Viewer):
         calibrators = _calibrators(shown) if shown is not None else pd.DataFrame({"inst": []})
         inst = calibrators["inst"].to_numpy(float)
         if not (np.isfinite(zp) and inst.size):
-            return hv.Curve([], "inst", "cat_mag")
+            # labelled like the fit, so the legend exists from the first render: a legend added by a
+            # later update has no view in BokehJS and breaks the page ("cannot find a view for Legend")
+            return hv.Curve([], "inst", "cat_mag", label="zero point")
         xs = np.array([np.nanmin(inst) - 0.5, np.nanmax(inst) + 0.5])
         label = f"zero point {zp:.3f} ± {shown.number('zero_point_err'):.3f}"
         return hv.Curve((xs, xs + zp), "inst", "cat_mag", label=label).opts(

@@ -142,6 +142,7 @@ class ImageView(pn.viewable.Viewer):
         image = scaled.apply.opts(cmap=self.param.cmap).opts(
             clim=(0, 255),
             colorbar=False,
+            framewise=True,  # the axes follow each new frame (not the placeholder's)
             frame_width=520,
             data_aspect=1,
             tools=["hover"],
