@@ -197,6 +197,24 @@ def _demo(args: argparse.Namespace) -> int:
     return run_with_progress(request)
 
 
+PLUGINS = "rpf.commands"
+"""Entry-point group of commands other packages add to ``rpf`` (the dashboard adds ``serve``)."""
+
+
+def _plugin(name: str):
+    """Return the command ``name`` another installed package registered, or raise ConfigError saying how to get it.
+
+    ``rpf`` never imports the dashboard: ``rpf serve`` finds it through the
+    ``rpf.commands`` entry points it declares (``pyproject.toml``).
+    """
+    from importlib.metadata import entry_points
+
+    found = entry_points(group=PLUGINS, name=name)
+    if not found:
+        raise ConfigError(f"rpf {name}: the dashboard is not installed (pip install -e '.[app]', or scripts/setup.sh)")
+    return next(iter(found)).load()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``rpf`` command; return the exit status."""
     parser = build_parser()
@@ -207,9 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             return _demo(args)
         if args.command == "serve":
-            from app.server import serve_command
-
-            return serve_command(args)
+            return _plugin("serve")(args)
         if args.command == "config":
             if args.write:
                 PipelineConfig().save(args.write)
