@@ -27,6 +27,7 @@ import param
 from app.models.lightcurve import LightCurveModel
 from app.models.night import NightModel
 from app.models.night_demo import NightDemo, demo_config, write_night_demo
+from app.models.run import RunController
 from app.views.lightcurve import LightCurveView
 from app.views.night import NightView
 from rpf.lightcurves import StarLightCurve
@@ -55,6 +56,7 @@ class NightApp(pn.viewable.Viewer):
 
     request = param.ClassSelector(class_=RunRequest, doc="The run to start.")
     client = param.Parameter(default=None, doc="Dask client (None: a cluster per run).")
+    run = param.ClassSelector(class_=RunController, doc="The run: state, frame rows, results, re-runs.")
     night = param.ClassSelector(class_=NightModel, doc="The night's quality and stars.")
     lightcurve_model = param.ClassSelector(class_=LightCurveModel, doc="The chosen star's light curve.")
     demo_night = param.ClassSelector(class_=NightDemo, default=None, allow_None=True, doc="The demo's truth.")
@@ -62,14 +64,17 @@ class NightApp(pn.viewable.Viewer):
     def __init__(self, **params: Any) -> None:
         night = params.pop("night", None) or NightModel()
         params.setdefault("lightcurve_model", LightCurveModel(night=night))
+        params.setdefault("run", RunController())
         super().__init__(night=night, **params)
+        self.night.follow(self.run)
         self._callback: Any = None
         self.run_button = pn.widgets.Button(label="Run the night", color="primary", width=160)
         self.run_button.on_click(lambda _: self.start())
         self.cancel_button = pn.widgets.Button(label="Cancel", width=100, disabled=True)
-        self.cancel_button.on_click(lambda _: self.night.cancel())
+        self.cancel_button.on_click(lambda _: self.run.cancel())
         self.status = pn.pane.Markdown(self._status_text(), name="night-status")
-        self.night.param.watch(self._state_changed, ["state", "finished", "message"])
+        self.run.param.watch(self._state_changed, ["state", "message"])
+        self.night.param.watch(self._state_changed, ["finished"])
         self.night_view = NightView(night=self.night)
         self.lightcurve_view = LightCurveView(model=self.lightcurve_model)
 
@@ -88,31 +93,31 @@ class NightApp(pn.viewable.Viewer):
 
     def start(self) -> bool:
         """Start the run; new events are applied every :data:`POLL_MS` while a Panel server or kernel runs."""
-        if not self.night.start(self.request, client=self.client):
+        if not self.run.submit(self.request, client=self.client):
             return False
         if self._callback is None:
             self._callback = pn.state.add_periodic_callback(self._tick, period=POLL_MS)
         return True
 
     def _tick(self) -> None:
-        self.night.poll()
-        if not self.night.running and self._callback is not None:
+        self.run.poll()
+        if not self.run.running and self._callback is not None:
             self._callback.stop()
             self._callback = None
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the run finished and apply its events (from code, never from a callback)."""
-        self.night.wait(timeout)
+        self.run.wait(timeout)
 
     def _status_text(self) -> str:
-        night = self.night
-        text = f"Run: **{night.state}** · {night.finished} of {night.n_frames or len(self.request.science)} frames"
-        return text + (f" · {night.message}" if night.message else "")
+        night, run = self.night, self.run
+        text = f"Run: **{run.state}** · {night.finished} of {night.n_frames or len(self.request.science)} frames"
+        return text + (f" · {run.message}" if run.message else "")
 
     def _state_changed(self, *_: Any) -> None:
         self.status.object = self._status_text()
-        self.run_button.disabled = self.night.running
-        self.cancel_button.disabled = not self.night.running
+        self.run_button.disabled = self.run.running
+        self.cancel_button.disabled = not self.run.running
 
     # ---- results -------------------------------------------------------------------------------------------
 

@@ -203,7 +203,8 @@ def rerun(paths: dict[str, Any], config: PipelineConfig, out: Path, repeats: int
     with open_client(config.execution) as client:
         for repeat in range(repeats + 1):
             start = time.perf_counter()
-            request = RunRequest(science=[paths["science"]], config=config, out_dir=out, **calib)
+            # reuse off: the same frame and parameters again would be reused whole (a re-run computes)
+            request = RunRequest(science=[paths["science"]], config=config, out_dir=out, reuse=False, **calib)
             events = list(run(request, client=client))
             wall = time.perf_counter() - start
             done = [e for e in events if e.kind == "frame_done"]

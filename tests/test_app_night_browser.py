@@ -91,11 +91,11 @@ def test_night_view_fills_while_frames_finish(page_and_app):
             if done == n:
                 break
         time.sleep(0.25)
-    assert seen and seen[-1] == n, (seen, apps[-1].night.state, apps[-1].night.message, apps[-1].night.finished)
+    assert seen and seen[-1] == n, (seen, apps[-1].run.state, apps[-1].run.message, apps[-1].night.finished)
     assert any(0 < k < n for k in seen), f"the page never showed a partly finished night: {seen}"
     assert seen == sorted(seen)
     app = apps[-1]
-    until(lambda: app.night.state == "finished", timeout=30, what="the run to finish")
+    until(lambda: app.run.state == "finished", timeout=30, what="the run to finish")
     assert partial, "the plots were never checked while the night was filling"
     drawn = assert_quality_drawn(page, frames=n)
     for name, *_, title, _ in PLOTS:

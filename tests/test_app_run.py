@@ -117,6 +117,7 @@ def test_bad_settings_and_no_frames_are_messages_not_errors(tmp_path, cluster, n
     session = _session(tmp_path, cluster)
     assert not session.start_run() and "science frames" in session.run.message
     session.inputs.use_demo(night)
+    assert session.run.message == ""  # the frames came: the note went
     session.settings.sections["aperture"].annulus_fwhm = [3.0]
     assert not session.start_run()
     assert session.run.message.startswith("fix the settings first: aperture.annulus_fwhm")
@@ -171,3 +172,39 @@ def test_models_import_no_ui_package():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
+
+
+def test_rerun_of_chosen_frames_computes_only_what_changed_and_compares(tmp_path, cluster, night):
+    from rpf.pipeline import STAGE_SECTIONS
+
+    session = _session(tmp_path, cluster, night)
+    assert not session.rerun() and "run the frames once first" in session.run.message
+    assert session.start_run()
+    _drive(session)
+    before = {i: session.run.frame(i) for i in range(3)}
+    first_folder = session.run.out_dir
+    old_sigma = session.settings.sections["zeropoint"].clip_sigma
+    session.settings.sections["zeropoint"].clip_sigma = old_sigma - 0.5
+    session.selection.pick_frames([2, 0])
+    assert session.rerun(), session.run.message
+    assert session.selection.frames == []  # a new run: nothing chosen in it yet
+    events = _drive(session)
+    frames = session.run.frames
+    assert list(frames["frame"]) == [Path(night["science"][i]).name for i in (0, 2)]
+    assert list(frames["status"]) == ["done", "done"] and session.run.out_dir != first_folder
+    first_reader = next(i for i, name in enumerate(STAGE_NAMES) if "zeropoint" in STAGE_SECTIONS[name])
+    for index in (0, 1):
+        mine = [e for e in events if isinstance(e, StageDone) and e.index == index]
+        assert [e.stage for e in mine if e.reused] == list(STAGE_NAMES[:first_reader])
+        assert [e.stage for e in mine if not e.reused] == list(STAGE_NAMES[first_reader:])
+    assert list(frames["reused"]) == [first_reader, first_reader]
+    assert any("reused" in line for line in session.run.log)
+    comparison = session.run.comparison
+    assert comparison is not None and len(comparison.frames) == 2
+    assert comparison.parameters["zeropoint.clip_sigma"] == (old_sigma, old_sigma - 0.5)
+    assert comparison.summary["n_matched"] > 0
+    for row in comparison.frames:
+        old = before[0 if row["frame"] == frames.loc[0, "frame"] else 2]
+        assert row["zero_point_a"] == pytest.approx(old.result.metadata["zero_point"])
+    # the run before is left as it was: it is the other side of the comparison
+    assert all(Path(data.products["phot"]).is_file() for data in before.values())

@@ -108,12 +108,17 @@ def _until(condition, *, timeout: float, what: str):
 
 FIND_SOURCES = """
 () => {
-  const doc = Bokeh.documents[0];
-  const out = [];
-  for (const m of doc.all_models) {
-    if (m.type === "ColumnDataSource" && m.data.row !== undefined && m.data.selected_row === undefined) {
-      const cols = Object.keys(m.data).sort();
-      out.push({id: m.id, cols: cols, rows: Array.from(m.data.row), selected: Array.from(m.selected.indices)});
+  // the data sources of the plots on screen (not models a replaced plot left in the document)
+  const out = [], seen = new Set();
+  for (const view of Bokeh.index.all_views()) {
+    for (const r of (view.model.renderers || [])) {
+      const m = r.data_source;
+      if (!m || seen.has(m.id) || m.type !== "ColumnDataSource") continue;
+      seen.add(m.id);
+      if (m.data.row !== undefined && m.data.selected_row === undefined) {
+        const cols = Object.keys(m.data).sort();
+        out.push({id: m.id, cols: cols, rows: Array.from(m.data.row), selected: Array.from(m.selected.indices)});
+      }
     }
   }
   return out;
@@ -139,6 +144,8 @@ def served(frames, tmp_path_factory):
         tab.wait_for_selector(".tabulator", timeout=60_000)
         page.run_in_session(0, lambda s: show_frame(s, frames[0]))
         tab.locator(ROWS).first.wait_for(timeout=60_000)
+        image = page.sessions[0]["views"]["image"]
+        _until(lambda: image.pixels is not None and image.status == "", timeout=60, what="the image's pixels loaded")
         yield {"page": page, "tab": tab, "errors": errors, "frames": frames}
         browser.close()
     page.stop()
@@ -177,7 +184,11 @@ def test_table_row_click_highlights_the_star_everywhere(served):
         return len(holding) >= 2 and all([s["rows"][i] for i in s["selected"]] == [row] for s in holding)
 
     # the image's detections and reference stars and each zero-point plot's points: the same star selected
-    _until(highlighted, timeout=30, what="the star selected in every plot that shows it")
+    try:
+        _until(highlighted, timeout=30, what="the star selected in every plot that shows it")
+    except AssertionError as exc:
+        shown = [(s["cols"], len(s["rows"]), [s["rows"][i] for i in s["selected"]]) for s in _sources(tab)]
+        raise AssertionError(f"{exc}: row {row}; sources {shown}") from None
 
 
 def test_box_select_on_the_image_selects_table_rows(served):
@@ -196,10 +207,13 @@ def test_box_select_on_the_image_selects_table_rows(served):
     tab.mouse.up()
     wanted = f"the boxed stars {sorted(inside)} selected"
     _until(lambda: session.selection.stars == sorted(inside), timeout=30, what=wanted)
-    shown = [r for r in inside if r < 12]  # rows of the table's first page, drawn selected in the browser
+    table = page.sessions[0]["views"]["phot"].table
+    # the table turns to the page of the first selected star when none was on the page shown
+    first_page = min(inside) // table.page_size + 1
+    _until(lambda: table.page == first_page, timeout=30, what=f"the table on page {first_page}")
+    shown = [r for r in inside if r // table.page_size + 1 == first_page]  # drawn selected in the browser
     _until(lambda: tab.locator(f"{ROWS}.tabulator-selected").count() == len(shown), timeout=30,
            what="the selected rows drawn")  # fmt: skip
-    table = page.sessions[0]["views"]["phot"].table
     _until(lambda: sorted(table.selection) == sorted(inside), timeout=30, what="the table's selection")
     assert session.selection.stars == sorted(inside)  # not undone by the table's page
 

@@ -180,3 +180,22 @@ def test_dask_rerun_resumes_from_the_checkpoint(night, baseline, fresh_zero_poin
     assert _steps(events, reused=False) == _from_first_reader("zeropoint")
     assert (out / "sim_000_phot.csv").read_bytes() == (
         Path(fresh_zero_point[-1].summary_csv).parent / "sim_000_phot.csv").read_bytes()
+
+
+def test_rerun_into_a_new_folder_resumes_from_an_earlier_runs_checkpoints(night, baseline, fresh_zero_point, tmp_path):
+    """``reuse_from``: a re-run writes a new folder (both runs kept) and still computes only what changed."""
+    folder, _, config = night
+    before = {p: p.stat().st_mtime_ns for p in baseline[0].rglob("*") if p.is_file()}
+    changed = config.replace(**ZERO_POINT_CHANGE)
+    events = list(run_eager(_request(night, tmp_path / "second", changed, reuse_from=(str(baseline[0]),))))
+    assert events[-1].ok
+    assert _steps(events, reused=False) == _from_first_reader("zeropoint")
+    truth = _done(fresh_zero_point)
+    assert _done(events).metadata["provenance"] == truth.metadata["provenance"]
+    new_csv = (tmp_path / "second" / "sim_000_phot.csv").read_bytes()
+    assert new_csv == (folder / "fresh" / "sim_000_phot.csv").read_bytes()
+    # the earlier run is left exactly as it was (it is the other side of the comparison)
+    assert {p: p.stat().st_mtime_ns for p in baseline[0].rglob("*") if p.is_file()} == before
+    # without it, the new folder has nothing to resume from
+    alone = list(run_eager(_request(night, tmp_path / "third", changed)))
+    assert _steps(alone, reused=True) == []

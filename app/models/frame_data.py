@@ -78,11 +78,11 @@ class FrameData:
 
         Columns ``row`` (into :attr:`phot`), ``cat_mag``, ``inst`` (instrumental
         magnitude per second), ``mag``, ``residual`` (catalogue - calibrated),
-        ``color`` (when known) and ``used`` (in the fit, when the pipeline says).
+        ``bp_rp`` (the calibration colour, when known) and ``used`` (in the fit, when the pipeline says).
         """
         phot = self.phot
         if "cat_mag" not in phot or "mag_inst" not in phot:
-            return pd.DataFrame(columns=["row", "cat_mag", "inst", "mag", "residual", "color", "used"])
+            return pd.DataFrame(columns=["row", "cat_mag", "inst", "mag", "residual", "bp_rp", "used"])
         exptime = self.number("exptime")
         per_second = 2.5 * math.log10(exptime) if exptime > 0 else 0.0
         ok = np.isfinite(phot["cat_mag"].to_numpy(float)) & np.isfinite(phot["mag_inst"].to_numpy(float))
@@ -97,7 +97,7 @@ class FrameData:
                 "inst": rows["mag_inst"].to_numpy(float) + per_second,
                 "mag": rows["mag"].to_numpy(float),
                 "residual": residual.to_numpy(float),
-                "color": color.to_numpy(float),
+                "bp_rp": color.to_numpy(float),
                 "used": used.to_numpy(bool),
             }
         )

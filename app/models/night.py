@@ -1,9 +1,8 @@
 """A whole night as it is reduced: per-frame quality with outlier flags, the stars seen so far, a selection.
 
-:class:`NightModel` is fed the run's events (:meth:`NightModel.ingest`), from
-its own run (:meth:`NightModel.start` then :meth:`NightModel.poll`, as in a
-notebook) or from the dashboard's :class:`~app.models.run.RunController`
-(:meth:`NightModel.follow`).  After each batch it recomputes the quality
+:class:`NightModel` is fed a run's events (:meth:`NightModel.ingest`) or follows a
+:class:`~app.models.run.RunController` (:meth:`NightModel.follow`: the
+dashboard's run, or a notebook's).  After each batch it recomputes the quality
 table (:func:`rpf.night.night_quality`, ~ms per frame) and adds the new
 frames to the cross-identified stars (:class:`rpf.lightcurves.NightStars`,
 one frame at a time).  No Panel here: the views read the params.
@@ -20,19 +19,17 @@ import numpy as np
 import pandas as pd
 import param
 
-from rpf.errors import PhotometryError, RPFError
+from rpf.errors import PhotometryError
 from rpf.lightcurves import FramePhotometry, NightStars, StarLightCurve, star_lightcurve, target_position
 from rpf.night import QualityThresholds, night_quality
 from rpf.night.quality import QUALITY_COLUMNS
-from rpf.pipeline.events import Event, FrameDone, FrameFailed, RunFinished, RunStarted
+from rpf.pipeline.events import Event, FrameDone, FrameFailed, RunStarted
 from rpf.pipeline.finish import match_radius_arcsec
 
 __all__ = ["NIGHT_COLUMNS", "NightModel", "empty_quality"]
 
 NIGHT_COLUMNS = ("index", *QUALITY_COLUMNS)
 """Columns of :attr:`NightModel.quality`: the run's frame index, then :data:`rpf.night.quality.QUALITY_COLUMNS`."""
-
-STATES = ("idle", "running", "finished", "cancelled", "failed")
 
 
 def empty_quality() -> pd.DataFrame:
@@ -66,8 +63,6 @@ class NightModel(param.Parameterized):
     """
 
     thresholds = param.ClassSelector(class_=QualityThresholds, default=QualityThresholds(), doc="Outlier thresholds.")
-    state = param.Selector(default="idle", objects=list(STATES), doc="Where this model's own run is.")
-    message = param.String(default="", doc="Last problem, in words.")
     n_frames = param.Integer(default=0, doc="Frames in the run.")
     finished = param.Integer(default=0, doc="Frames finished (done or failed) so far.")
     quality = param.DataFrame(default=empty_quality(), doc="One row per finished frame, time order (NIGHT_COLUMNS).")
@@ -83,7 +78,6 @@ class NightModel(param.Parameterized):
         self.results: dict[int, Any] = {}
         self.metadata: dict[int, dict[str, Any]] = {}
         self.paths: list[str] = []
-        self._handle: Any = None
         self._watchers: list[tuple[Any, Any]] = []
 
     # ---- filling -------------------------------------------------------------------------------------------
@@ -92,13 +86,13 @@ class NightModel(param.Parameterized):
         """Forget the night: a new run of these frames begins."""
         self.results, self.metadata, self.paths = {}, {}, [str(p) for p in paths]
         self.param.update(n_frames=len(self.paths), finished=0, quality=empty_quality(), extinction=[], limits={},
-                          stars=None, selected=[], frame=None, message="", version=self.version + 1)  # fmt: skip
+                          stars=None, selected=[], frame=None, version=self.version + 1)  # fmt: skip
 
     def ingest(self, events: Iterable[Event]) -> int:
         """Take a batch of run events; return how many frames finished in it.
 
         ``FrameDone`` and ``FrameFailed`` add a frame, ``RunStarted`` sizes
-        the night and ``RunFinished`` closes it; other events are ignored.
+        the night; other events are ignored.
         The quality table is recomputed once per batch.
         """
         new = []
@@ -112,8 +106,6 @@ class NightModel(param.Parameterized):
             elif isinstance(event, FrameFailed):
                 self.metadata[event.index] = _failed_metadata(event)
                 new.append(event.index)
-            elif isinstance(event, RunFinished) and self.state == "running":
-                self.state = "cancelled" if event.cancelled else "finished"
         if new:
             self._update(new)
         return len(new)
@@ -149,66 +141,19 @@ class NightModel(param.Parameterized):
             version=self.version + 1,
         )
 
-    # ---- its own run (notebooks, scripts) ------------------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        """True while this model's own run has not finished."""
-        return self.state == "running"
-
-    def start(self, request: Any, *, client: Any = None) -> bool:
-        """Start a run of ``request`` (:class:`rpf.pipeline.RunRequest`); False with a message if it cannot."""
-        from rpf.pipeline import start_run
-
-        if self.running:
-            self.message = "a run is already going on"
-            return False
-        self.reset(request.science)
-        try:
-            self._handle = start_run(request, client=client)
-        except RPFError as exc:
-            self.param.update(state="failed", message=str(exc))
-            return False
-        self.state = "running"
-        return True
-
-    def poll(self) -> list[Event]:
-        """Apply the events of this model's run that arrived since the last call (never waits)."""
-        if self._handle is None:
-            return []
-        try:
-            events = self._handle.poll()
-        except Exception as exc:  # noqa: BLE001 - the run's thread died: say why, keep the model usable
-            self._handle = None
-            self.param.update(state="failed", message=f"the run stopped: {type(exc).__name__}: {exc}")
-            return []
-        self.ingest(events)
-        if self._handle.done and not self.running:
-            self._handle = None
-        return events
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until this model's run finished, applying its events (scripts and notebooks, never a callback)."""
-        if self._handle is None:
-            return
-        self._handle.wait(timeout)
-        self.poll()
-
-    def cancel(self) -> None:
-        """Cancel this model's run (finished frames stay)."""
-        if self._handle is not None:
-            self._handle.cancel()
-
-    # ---- following the dashboard's run ---------------------------------------------------------------------
+    # ---- following a run -------------------------------------------------------------------------------------
 
     def follow(self, run: Any) -> None:
-        """Fill from a dashboard :class:`~app.models.run.RunController` (its rows and results as they change)."""
+        """Fill from a :class:`~app.models.run.RunController` (its rows and results as they change).
+
+        Each new run of the controller (its ``frames`` replaced) starts the night afresh.
+        """
         self._watchers.append((run, run.param.watch(lambda _: self._from_run(run, reset=True), "frames")))
         self._watchers.append((run, run.param.watch(lambda event: self._from_changes(run, event.new), "changes")))
         self._from_run(run, reset=True)
 
     def _from_run(self, run: Any, *, reset: bool) -> None:
-        if reset and list(run.paths) != self.paths:
+        if reset:
             self.reset(run.paths)
         changes = [(int(i), {"status": row["status"], "stage": row["stage"], "message": row["message"]})
                    for i, row in run.frames.iterrows() if row["status"] in ("done", "failed")]

@@ -2,11 +2,14 @@
 
 Events flow one way: :func:`rpf.pipeline.start_run` -> :meth:`RunController.poll`
 (never blocks; a view calls it from a periodic callback) -> params -> views.
+:meth:`RunController.rerun` runs frames again with changed parameters,
+computing only the steps whose inputs changed, and compares the two runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +24,12 @@ from rpf.pipeline.events import Event, FrameDone, FrameFailed, FrameStarted, Run
 __all__ = ["FRAME_COLUMNS", "RunController"]
 
 FRAME_COLUMNS = (
-    "frame", "status", "stage", "progress", "sources", "fwhm_arcsec", "zero_point", "zero_point_err",
+    "frame", "status", "stage", "progress", "reused", "sources", "fwhm_arcsec", "zero_point", "zero_point_err",
     "limiting_mag", "airmass", "wcs", "message",
 )  # fmt: skip
 """Columns of the frames table (one row per frame, index = frame position in the run)."""
+
+NO_FRAMES = "choose science frames first (upload, server folder or demo frames)"
 
 STATES = ("idle", "running", "cancelling", "finished", "cancelled", "failed")
 
@@ -44,6 +49,7 @@ def initial_rows(paths: Sequence[str]) -> pd.DataFrame:
         "frame": pd.Series([Path(p).name for p in paths], dtype=object),
         **{c: pd.Series([v] * n, dtype=object) for c, v in text.items()},
         "progress": pd.Series([0] * n, dtype="int64"),
+        "reused": pd.Series([0] * n, dtype="int64"),
         **{c: pd.Series([float("nan")] * n, dtype="float64") for c in numbers},
     }
     return pd.DataFrame(columns)[list(FRAME_COLUMNS)]
@@ -60,6 +66,7 @@ def _done_values(event: FrameDone, n_stages: int) -> dict[str, Any]:
         "status": "done",
         "stage": "products",
         "progress": n_stages,
+        "reused": len(meta.get("reused_stages") or []),
         "sources": float(event.n_sources),
         "fwhm_arcsec": num("fwhm_arcsec"),
         "zero_point": num("zero_point"),
@@ -71,14 +78,22 @@ def _done_values(event: FrameDone, n_stages: int) -> dict[str, Any]:
     }
 
 
+def _reuse_note(metadata: dict[str, Any]) -> str:
+    reused = list(metadata.get("reused_stages") or [])
+    if not reused:
+        return ""
+    return f"; reused {len(reused)} step(s) ({reused[0]} .. {reused[-1]}), computed the rest"
+
+
 class RunController(param.Parameterized):
     """Owns a session's run: its frames, their status and their results.
 
     Parameters
     ----------
-    cluster : object
+    cluster : object, optional
         Gives ``client`` (a synchronous Dask client, or None while starting)
-        and ``status`` (:class:`app.cluster.ClusterStatus`).
+        and ``status`` (:class:`app.cluster.ClusterStatus`); None: each run
+        opens its own cluster from ``config.execution`` (a notebook).
     folder : str
         Where this session's runs write their products (one sub-folder each).
     """
@@ -95,13 +110,18 @@ class RunController(param.Parameterized):
     summary = param.Parameter(default=None, doc="The RunFinished event of the last run.")
     log = param.List(default=[], item_type=str, doc="Run-level log lines, newest last.")
     keep_on_close = param.Boolean(default=False, doc="Let the run finish when the browser tab closes.")
+    comparison = param.Parameter(default=None, doc="A re-run against the run before it (rpf.night.RunComparison).")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._handle: Any = None
         self._stages_done: dict[int, int] = {}
+        self._reused: dict[int, int] = {}
         self._n_stages = _stage_count()
         self._runs = 0
+        self._request: Any = None
+        self._folders: list[str] = []
+        self._before: list[Any] = []
         self.results: dict[int, FrameData] = {}
         self.paths: list[str] = []
 
@@ -123,42 +143,84 @@ class RunController(param.Parameterized):
         flat: Sequence[str] = (),
     ) -> bool:
         """Submit a run to the cluster; return False (with a message) when it cannot start."""
-        from rpf.pipeline import RunRequest, start_run
+        from rpf.pipeline import RunRequest
+
+        if not science:
+            self.message = NO_FRAMES
+            return False
+        request = RunRequest(science=tuple(science), out_dir=self._next_folder(), bias=tuple(bias),
+                             dark=tuple(dark), flat=tuple(flat), config=config)  # fmt: skip
+        self._before = []
+        return self.submit(request)
+
+    def rerun(self, indices: Sequence[int] = (), *, config: PipelineConfig) -> bool:
+        """Run some frames of the last run again with ``config``; only the steps whose inputs changed compute.
+
+        The re-run writes a new folder (the earlier runs stay, for the
+        comparison) and resumes each frame from the latest checkpoint an
+        earlier run of this session left (``RunRequest.reuse_from``).  When
+        it finishes, :attr:`comparison` holds it against the run before.
+
+        Parameters
+        ----------
+        indices : sequence of int
+            Frames of the last run (its row indices); empty: all of them.
+        config : PipelineConfig
+            The changed parameters.
+        """
+        last = self._request
+        if last is None:
+            self.message = "run the frames once first: a re-run changes an earlier run"
+            return False
+        unknown = [i for i in indices if not 0 <= int(i) < len(self.paths)]
+        if unknown:
+            self.message = f"no frame {unknown[0]} in the last run"
+            return False
+        chosen = [self.paths[int(i)] for i in sorted(set(indices))] or list(self.paths)
+        before = [data.result for data in self.results.values() if data.result.path in chosen]
+        request = replace(last, science=tuple(chosen), out_dir=self._next_folder(), config=config, reuse=True,
+                          reuse_from=tuple(reversed(self._folders)))  # fmt: skip
+        if not self.submit(request):
+            return False
+        self._before = before
+        self._say(f"re-run of {len(chosen)} frame(s): steps whose inputs did not change are reused")
+        return True
+
+    def _next_folder(self) -> str:
+        return str(Path(self.folder) / f"run-{self._runs + 1:03d}")
+
+    def submit(self, request: Any, *, client: Any = None) -> bool:
+        """Submit a :class:`rpf.pipeline.RunRequest` (its frames become the rows); False with a message if not.
+
+        ``client`` (a synchronous Dask client) runs it; default: the
+        cluster's client, or without a cluster one opened for this run
+        from ``request.config.execution``.
+        """
+        from rpf.pipeline import start_run
 
         if self.running:
             self.message = "a run is already going on: cancel it first"
             return False
-        if not science:
-            self.message = "choose science frames first (upload, server folder or demo frames)"
-            return False
-        client = getattr(self.cluster, "client", None)
-        if client is None:
+        client = client if client is not None else getattr(self.cluster, "client", None)
+        if client is None and self.cluster is not None:
             status = getattr(self.cluster, "status", None)
             self.message = status.message if status is not None else "no Dask cluster"
             return False
         self._runs += 1
-        out_dir = Path(self.folder) / f"run-{self._runs:03d}"
-        self.paths = [str(p) for p in science]
+        self.paths = list(request.science)
         self.results = {}
-        self._stages_done = {}
+        self._stages_done, self._reused = {}, {}
         self.param.update(
-            frames=initial_rows(self.paths),
-            changes=[],
-            finished=0,
-            last_finished=None,
-            summary=None,
-            out_dir=str(out_dir),
-            message="",
-        )
-        request = RunRequest(
-            science=tuple(self.paths), out_dir=str(out_dir), bias=tuple(bias), dark=tuple(dark), flat=tuple(flat),
-            config=config,
+            frames=initial_rows(self.paths), changes=[], finished=0, last_finished=None, summary=None,
+            comparison=None, out_dir=request.out_dir, message="",
         )  # fmt: skip
         try:
             self._handle = start_run(request, client=client)
         except RPFError as exc:
             self.param.update(state="failed", message=str(exc))
             return False
+        self._request = request
+        self._folders.append(request.out_dir)
         self.state = "running"
         self._say(f"run {self._runs}: {len(self.paths)} frame(s) submitted")
         return True
@@ -201,11 +263,13 @@ class RunController(param.Parameterized):
             return [(event.index, {"status": "running"})]
         if isinstance(event, StageDone):
             done = self._stages_done[event.index] = self._stages_done.get(event.index, 0) + 1
-            return [(event.index, {"status": "running", "stage": event.stage, "progress": min(done, self._n_stages)})]
+            reused = self._reused[event.index] = self._reused.get(event.index, 0) + bool(event.reused)
+            return [(event.index, {"status": "running", "stage": event.stage, "progress": min(done, self._n_stages),
+                                   "reused": reused})]  # fmt: skip
         if isinstance(event, FrameDone):
             self.results[event.index] = FrameData(event.index, event.result)
             self.param.update(finished=self.finished + 1, last_finished=event.index)
-            self._say(f"{Path(event.path).name}: done, {event.n_sources} sources")
+            self._say(f"{Path(event.path).name}: done, {event.n_sources} sources{_reuse_note(event.metadata)}")
             return [(event.index, _done_values(event, self._n_stages))]
         if isinstance(event, FrameFailed):
             self.param.update(finished=self.finished + 1, last_finished=event.index)
@@ -218,12 +282,25 @@ class RunController(param.Parameterized):
     def _finish(self, event: RunFinished) -> list[tuple[int, dict[str, Any]]]:
         unfinished = self.frames.index[self.frames["status"].isin(["queued", "running"])]
         state = "cancelled" if event.cancelled else "finished"
-        self.param.update(state=state, summary=event)
+        self.param.update(state=state, summary=event, comparison=self._compare())
         self._handle = None
         self._say(f"run {state}: {event.n_ok} ok, {event.n_failed} failed in {event.seconds:.1f} s")
         for line in event.messages:
             self._say(line)
         return [(int(i), {"status": "cancelled"}) for i in unfinished]
+
+    def _compare(self) -> Any:
+        if not self._before:
+            return None
+        from rpf.night import compare_runs
+
+        return compare_runs(self._before, [data.result for data in self.results.values()])
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the run finished and apply its events (scripts and notebooks, never a callback)."""
+        if self._handle is not None:
+            self._handle.wait(timeout)
+            self.poll()
 
     def frame(self, index: int | None) -> FrameData | None:
         """Return the results of a finished frame (None while it runs or when it failed)."""

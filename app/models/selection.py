@@ -60,6 +60,7 @@ class Selection(param.Parameterized):
     frame = param.Integer(default=None, allow_None=True, doc="Index of the selected frame in the run.")
     follow = param.Boolean(default=True, doc="Show each frame as it finishes (until a frame is picked).")
     stars = param.List(default=[], item_type=int, doc="Selected rows of the frame's photometry table.")
+    frames = param.List(default=[], item_type=int, doc="Frames chosen (for a re-run): rows of a frames table.")
 
     @param.depends("frame", watch=True)
     def _new_frame(self) -> None:
@@ -69,6 +70,12 @@ class Selection(param.Parameterized):
         """Select a frame by hand: stop following new frames."""
         self.follow = False
         self.frame = index
+
+    def pick_frames(self, indices: Iterable[int]) -> None:
+        """Choose frames (sorted, no repeats), e.g. those to run again."""
+        chosen = sorted({int(i) for i in indices})
+        if chosen != self.frames:
+            self.frames = chosen
 
     def frame_finished(self, index: int) -> None:
         """Show a frame that finished if following (or if nothing is shown yet)."""

@@ -12,7 +12,7 @@ import param
 
 from app.models.inputs import Inputs
 from app.models.pointing import Pointing
-from app.models.run import RunController
+from app.models.run import NO_FRAMES, RunController
 from app.models.selection import Selection
 from app.models.settings import Settings
 from app.options import ServeOptions
@@ -60,13 +60,18 @@ class Session(param.Parameterized):
         self.run.param.watch(self._new_run, "frames")
         self.run.param.watch(self._update_shown, "finished")
         self.selection.param.watch(self._update_shown, "frame")
+        self.inputs.param.watch(self._frames_chosen, "science")
+
+    def _frames_chosen(self, event: param.parameterized.Event) -> None:
+        if event.new and self.run.message == NO_FRAMES:
+            self.run.message = ""  # answered: the frames are there now
 
     def _frame_finished(self, event: param.parameterized.Event) -> None:
         if event.new is not None:
             self.selection.frame_finished(event.new)
 
     def _new_run(self, _: param.parameterized.Event) -> None:
-        self.selection.param.update(frame=None, follow=True)
+        self.selection.param.update(frame=None, follow=True, frames=[])
         self._update_shown()
 
     def _update_shown(self, *_: param.parameterized.Event) -> None:
@@ -98,6 +103,19 @@ class Session(param.Parameterized):
         return self.run.start(
             inputs.science, config=config, bias=inputs.bias, dark=inputs.dark, flat=inputs.flat
         )
+
+    def rerun(self) -> bool:
+        """Run the chosen frames (``selection.frames``; none chosen: all) again with the current settings.
+
+        Only the steps whose inputs or parameters changed are computed
+        (:meth:`RunController.rerun`); False with ``run.message`` when it cannot start.
+        """
+        try:
+            config = self.config()
+        except ConfigError as exc:
+            self.run.message = f"fix the settings first: {exc}"
+            return False
+        return self.run.rerun(self.selection.frames, config=config)
 
     def close(self) -> None:
         """Release the session (its tab closed): cancel the run unless kept, then delete the session's files.

@@ -78,7 +78,7 @@ class ZeroPointPlot(pn.viewable.Viewer):
             self.session, _calibrators, "cat_mag", "residual", xlabel="catalogue mag", ylabel="catalogue - calibrated"
         ) * hv.HLine(0.0).opts(**ZERO_LINE)
         by_color = _points(
-            self.session, _calibrators, "color", "residual", xlabel="colour (BP-RP)", ylabel="catalogue - calibrated"
+            self.session, _calibrators, "bp_rp", "residual", xlabel="colour (BP-RP)", ylabel="catalogue - calibrated"
         ) * hv.HLine(0.0).opts(**ZERO_LINE)
         return when_frame(
             self.session,

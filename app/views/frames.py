@@ -1,4 +1,9 @@
-"""The frames of the run: one row each, patched as events arrive; a click shows that frame."""
+"""The frames of the run: one row each, patched as events arrive; a click shows that frame.
+
+The selected rows are the frames chosen for a re-run (``Selection.frames``,
+shared with the night view): a click chooses one frame and shows it, a
+ctrl-click adds a frame, a shift-click a range.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ from app.models.session import Session
 __all__ = ["FramesTable"]
 
 TITLES = {
-    "frame": "Frame", "status": "Status", "stage": "Last stage", "progress": "Progress", "sources": "Sources",
+    "frame": "Frame", "status": "Status", "stage": "Last stage", "progress": "Progress", "reused": "Reused steps",
+    "sources": "Sources",
     "fwhm_arcsec": 'FWHM (")', "zero_point": "Zero point", "zero_point_err": "±", "limiting_mag": "Lim. mag",
     "airmass": "Airmass", "wcs": "WCS", "message": "Message",
 }  # fmt: skip
@@ -35,7 +41,7 @@ class FramesTable(pn.viewable.Viewer):
             show_index=False,
             layout="fit_data_stretch",
             disabled=True,
-            selectable=1,
+            selectable=True,
             titles=TITLES,
             formatters={
                 "progress": {"type": "progress", "max": run._n_stages, "legend": True},
@@ -43,15 +49,16 @@ class FramesTable(pn.viewable.Viewer):
                 **{c: _number("0.00") for c in ("fwhm_arcsec", "limiting_mag", "airmass")},
                 "sources": _number("0"),
             },
-            widths={"message": 320, "frame": 130, "progress": 90},
+            widths={"message": 320, "frame": 130, "progress": 90, "reused": 70},
             height=210,
             sizing_mode="stretch_width",
             name="frames-table",
         )
+        self._syncing = False
         self.table.param.watch(self._picked, "selection")
         run.param.watch(self._replace, "frames")
         run.param.watch(self._patch, "changes")
-        self.session.selection.param.watch(self._show_selected, "frame")
+        self.session.selection.param.watch(self._show_chosen, "frames")
 
     def _replace(self, event: param.parameterized.Event) -> None:
         self.table.value = event.new.copy()
@@ -65,13 +72,21 @@ class FramesTable(pn.viewable.Viewer):
             self.table.patch(columns, as_index=True)
 
     def _picked(self, event: param.parameterized.Event) -> None:
-        if event.new and event.new[0] != self.session.selection.frame:
-            self.session.selection.pick_frame(event.new[0])
+        if self._syncing:
+            return
+        selection = self.session.selection
+        selection.pick_frames(event.new)
+        added = [i for i in event.new if i not in (event.old or [])]
+        if added and added[-1] != selection.frame:
+            selection.pick_frame(added[-1])
 
-    def _show_selected(self, event: param.parameterized.Event) -> None:
-        wanted = [] if event.new is None else [event.new]
-        if self.table.selection != wanted:
-            self.table.selection = wanted
+    def _show_chosen(self, event: param.parameterized.Event) -> None:
+        if sorted(self.table.selection) != event.new:
+            self._syncing = True
+            try:
+                self.table.selection = list(event.new)
+            finally:
+                self._syncing = False
 
     def __panel__(self) -> pn.viewable.Viewable:
         follow = pn.widgets.Checkbox.from_param(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 import holoviews as hv
 import numpy as np
@@ -86,7 +87,7 @@ class ImageView(pn.viewable.Viewer):
         except RuntimeError:  # no event loop (a script or a test): read the pixels here
             self._show(event.new, self._read(event.new))
             return
-        self._loading = asyncio.ensure_future(self._load(event.new))
+        self._loading = asyncio.ensure_future(self._load(event.new, pn.state.curdoc))
 
     @staticmethod
     def _read(frame: FrameData) -> FramePixelsView | str:
@@ -95,8 +96,12 @@ class ImageView(pn.viewable.Viewer):
         except RPFError as exc:
             return f"no image for {frame.name}: {exc}"
 
-    async def _load(self, frame: FrameData) -> None:
-        self._show(frame, await asyncio.to_thread(self._read, frame))
+    async def _load(self, frame: FrameData, doc) -> None:
+        pixels = await asyncio.to_thread(self._read, frame)
+        if doc is None or doc.session_context is None:  # not in a served page: no document lock to take
+            self._show(frame, pixels)
+        else:  # models change only under the document's lock: on its next tick
+            doc.add_next_tick_callback(partial(self._show, frame, pixels))
 
     def _show(self, frame: FrameData, pixels: FramePixelsView | str) -> None:
         if self.session.shown is not frame:
@@ -146,8 +151,10 @@ class ImageView(pn.viewable.Viewer):
             frame_width=520,
             data_aspect=1,
             tools=["hover"],
-            hover_tooltips=[("x, y", "$x{0.0}, $y{0.0}"), ("ADU", "@adu{0.0}"), ("RA, Dec", "$x{custom}")],
-            hover_formatters={"$x": hover},
+            # the sky position is computed in the browser from the hovered pixel, attached to the display
+            # level (named @image in the plot) so that the formatter does not take over "$x" too
+            hover_tooltips=[("x, y", "$x{0.0}, $y{0.0}"), ("ADU", "@adu{0.0}"), ("RA, Dec", "@level{custom}")],
+            hover_formatters={"@level": hover, "@image": hover},  # HoloViews renames @level to @image
             xlabel="x (px)",
             ylabel="y (px)",
         )

@@ -8,6 +8,7 @@ import panel as pn
 import param
 
 from app.models.session import Session
+from app.views.compare import CompareView
 from app.views.diagnostics import MagErrorPlot, ZeroPointPlot
 from app.views.frames import FramesTable
 from app.views.image import ImageView
@@ -47,6 +48,7 @@ class Dashboard(pn.viewable.Viewer):
             "Sky": SkyContext(session=session),
             "Products": Downloads(session=session),
             "Log": LogView(session=session),
+            "Compare": CompareView(session=session),
         }
         self.pages: dict[str, pn.viewable.Viewable] = {
             "Run": self.run_page(),

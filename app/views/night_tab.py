@@ -34,6 +34,9 @@ class NightTab(pn.viewable.Viewer):
         self.lightcurve = LightCurveModel(night=self.night)
         self.night.param.watch(self._frame_clicked, "frame")
         session.selection.param.watch(self._stars_selected, "stars")
+        # frames chosen here or in the run's frames table are the same frames (a re-run takes them)
+        self.night.param.watch(lambda event: session.selection.pick_frames(event.new), "selected")
+        session.selection.param.watch(lambda event: self.night.select(event.new), "frames")
         self.night_view = NightView(night=self.night)
         self.lightcurve_view = LightCurveView(model=self.lightcurve)
 

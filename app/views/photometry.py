@@ -63,7 +63,19 @@ class PhotTable(pn.viewable.Viewer):
     def _selected(self, event: param.parameterized.Event) -> None:
         if sorted(self.table.selection) != event.new:
             self.table.selection = list(event.new)
+            self._turn_to(event.new)
         self._filter()
+
+    def _turn_to(self, rows: list[int]) -> None:
+        """Show the page of the first selected star when none of them is on the page shown (no sorting)."""
+        if not rows or self.only_selected or self.table.sorters:
+            return
+        positions = self.table.value.index.get_indexer(rows)
+        positions = positions[positions >= 0]
+        size = self.table.page_size
+        page = self.table.page or 1
+        if positions.size and not ((positions // size) + 1 == page).any():
+            self.table.page = int(positions.min() // size) + 1
 
     def _filter(self, *_: param.parameterized.Event) -> None:
         stars = set(self.session.selection.stars)

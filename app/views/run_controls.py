@@ -1,4 +1,4 @@
-"""Run and Cancel, the run's state, and the one message box a failure lands in."""
+"""Run, Re-run and Cancel, the run's state, and the one message box a failure lands in."""
 
 from __future__ import annotations
 
@@ -19,6 +19,13 @@ STATE_TEXT = {
 }
 
 
+RERUN_HELP = (
+    "Re-run: choose frames in the frames table (click, ctrl-click) or the night view, change settings, "
+    "press Re-run; only the steps whose inputs changed are computed, and the Compare tab sets the new run "
+    "beside the one before."
+)
+
+
 class RunControls(pn.viewable.Viewer):
     """Buttons and status of the session's run."""
 
@@ -31,16 +38,27 @@ class RunControls(pn.viewable.Viewer):
         run = self.session.run
         self.run_button = pn.widgets.Button(name="Run", button_type="primary", sizing_mode="stretch_width")
         self.cancel_button = pn.widgets.Button(name="Cancel", button_type="danger", sizing_mode="stretch_width")
+        self.rerun_button = pn.widgets.Button(name="Re-run all frames", button_type="success",
+                                              sizing_mode="stretch_width")
+        self.all_button = pn.widgets.Button(name="Choose all", sizing_mode="stretch_width")
         self.run_button.on_click(lambda _: self.session.start_run())
+        self.rerun_button.on_click(lambda _: self.session.rerun())
+        self.all_button.on_click(lambda _: self.session.selection.pick_frames([]))
         self.cancel_button.on_click(lambda _: run.cancel())
         run.param.watch(self._buttons, ["state"])
+        self.session.selection.param.watch(self._buttons, ["frames"])
         self.param.watch(self._buttons, ["cluster_ready"])
         self._buttons()
 
     def _buttons(self, *_: param.parameterized.Event) -> None:
-        running = self.session.run.running
+        run = self.session.run
+        running = run.running
         self.run_button.disabled = running or not self.cluster_ready
         self.cancel_button.disabled = not running
+        chosen = len(self.session.selection.frames)
+        self.rerun_button.name = f"Re-run {chosen} chosen frame(s)" if chosen else "Re-run all frames"
+        self.rerun_button.disabled = running or not self.cluster_ready or run.state == "idle"
+        self.all_button.disabled = not chosen
 
     def _state(self, state: str, finished: int, frames: object) -> str:
         n = len(self.session.run.frames)
@@ -55,6 +73,8 @@ class RunControls(pn.viewable.Viewer):
         run = self.session.run
         return pn.Column(
             pn.Row(self.run_button, self.cancel_button, sizing_mode="stretch_width"),
+            pn.Row(self.rerun_button, self.all_button, sizing_mode="stretch_width"),
+            pn.pane.Markdown(RERUN_HELP, styles={"font-size": "12px", "color": "#555"}),
             pn.widgets.Checkbox.from_param(run.param.keep_on_close, name="Keep running if this tab closes"),
             pn.pane.Markdown(pn.bind(self._state, run.param.state, run.param.finished, run.param.frames)),
             pn.panel(pn.bind(self._message, run.param.message)),

@@ -172,23 +172,24 @@ def plan_run(request: RunRequest, *, stages: Sequence[tuple[str, Any]]) -> RunPl
         )
         plan = replace(plan, provenance=provenance)
         if request.reuse:
-            plan = _find_reusable(plan, out_dir, names)
+            plan = _find_reusable(plan, out_dir, names, earlier=[Path(d) for d in request.reuse_from])
         frames.append(plan)
     remembered.save()
     return RunPlan(frames=tuple(frames), groups=groups, messages=messages, reuse=request.reuse)
 
 
-def _find_reusable(plan: FramePlan, out_dir: Path, names: list[str]) -> FramePlan:
+def _find_reusable(plan: FramePlan, out_dir: Path, names: list[str], *, earlier: Sequence[Path] = ()) -> FramePlan:
+    """Find the frame's whole result in ``out_dir``, else its latest matching checkpoint there or in ``earlier``."""
     result = reused_result(out_dir, plan.stem, plan.provenance, names=[*names, "products"])
     if result is not None:
         return replace(plan, reused=result)
-    directory = frame_state_dir(out_dir, plan.stem)
     for stage in reversed(CHECKPOINTS):
         if stage not in names:
             continue
-        candidate = checkpoint_file(directory, stage, plan.provenance[stage])
-        if candidate.is_file() and _complete(candidate):
-            return replace(plan, resume_after=stage, checkpoint=str(candidate))
+        for folder in (out_dir, *earlier):
+            candidate = checkpoint_file(frame_state_dir(folder, plan.stem), stage, plan.provenance[stage])
+            if candidate.is_file() and _complete(candidate):
+                return replace(plan, resume_after=stage, checkpoint=str(candidate.absolute()))
     return plan
 
 

@@ -52,6 +52,11 @@ class RunRequest:
         matches: a frame's whole products, or its state after the last
         matching checkpoint (``docs/runs.md``); False (``rpf run --force``)
         recomputes everything.
+    reuse_from : tuple of str
+        Earlier output folders whose checkpoints may be resumed from too
+        (searched after ``out_dir``): a dashboard re-runs frames with a
+        changed parameter into a new folder, so that the two runs can be
+        compared, and still computes only the steps whose inputs changed.
 
     Examples
     --------
@@ -69,9 +74,10 @@ class RunRequest:
     lightcurves: bool = True
     differential: bool = False
     reuse: bool = True
+    reuse_from: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("science", "bias", "dark", "flat"):
+        for name in ("science", "bias", "dark", "flat", "reuse_from"):
             object.__setattr__(self, name, _paths(getattr(self, name)))
         object.__setattr__(self, "out_dir", os.fspath(self.out_dir))
 
