@@ -56,20 +56,37 @@ CHROMIUM = {"executable_path": "/usr/bin/chromium", "args": ["--no-sandbox"]}
 
 DRAWN_JS = """
 ([n, ncal, firstId]) => {
-  const doc = Bokeh.documents[0];
-  if (!doc) return false;
+  if (!window.Bokeh || !Bokeh.index) return false;
   let detections = false, calibrators = 0;
-  for (const m of doc.all_models) {
-    if (m.type !== "ColumnDataSource" || m.data.row === undefined) continue;
-    if (m.data.snr !== undefined && m.data.x !== undefined && m.data.row.length === n) detections = true;
-    if ((m.data.inst !== undefined || m.data.residual !== undefined) && m.data.row.length === ncal) calibrators++;
+  const seen = new Set();
+  for (const view of Bokeh.index.all_views()) {  // the plots on screen (not models a replaced plot left)
+    for (const r of (view.model.renderers || [])) {
+      const m = r.data_source;
+      if (!m || seen.has(m.id) || m.type !== "ColumnDataSource" || m.data.row === undefined) continue;
+      seen.add(m.id);
+      if (m.data.snr !== undefined && m.data.x !== undefined && m.data.row.length === n) detections = true;
+      if ((m.data.inst !== undefined || m.data.residual !== undefined) && m.data.row.length === ncal) calibrators++;
+    }
   }
-  const cell = document.querySelector(".tabulator-row .tabulator-cell");
-  const table = cell !== null && cell.textContent.trim() === String(firstId);
-  if (detections && calibrators === 3 && table) { window.__drawn = Date.now() / 1000; return true; }
+  // Panel draws widgets in shadow roots: the id in the first row of the tables, looked for through them
+  const firsts = [];
+  const find = (root) => {
+    const cell = root.querySelector('.tabulator-row .tabulator-cell[tabulator-field="id"]');
+    if (cell) firsts.push(cell.textContent.trim());
+    for (const el of root.querySelectorAll("*")) if (el.shadowRoot) find(el.shadowRoot);
+  };
+  find(document);
+  const cell = firsts.join("|");
+  const table = firsts.includes(String(firstId));
+  if (detections && calibrators >= 3 && table) { window.__drawn = Date.now() / 1000; return true; }
   return false;
 }
 """
+
+
+SEEN_JS = DRAWN_JS.replace("if (detections && calibrators >= 3 && table)", "return [detections, calibrators, "
+                           "cell && cell.textContent, [...seen].length]; if (false)")
+"""What the page shows when the results were not drawn (for the error message)."""
 
 
 def _expected(event: FrameDone) -> list:
@@ -106,7 +123,11 @@ def latency(page: ViewsPage, url: str, events: list[FrameDone], repeats: int, br
             show_frame(s, event)
 
         page.run_in_session(session, give)
-        tab.wait_for_function(DRAWN_JS, arg=_expected(event), timeout=120_000, polling=20)
+        try:
+            tab.wait_for_function(DRAWN_JS, arg=_expected(event), timeout=120_000, polling=20)
+        except Exception as exc:
+            raise RuntimeError(f"results of frame {event.index} never drawn: expected {_expected(event)}, "
+                               f"seen {tab.evaluate(SEEN_JS, _expected(event))}") from exc
         if i:  # the first one is the warm-up
             times.append(tab.evaluate("window.__drawn") - stamp["t0"])
     tab.close()
@@ -138,7 +159,7 @@ def websocket_bytes(folder: Path, event: FrameDone, browser) -> dict:
     _idle(frames, quiet=2.0, timeout=30, tab=tab)
     before = len(frames)
     page.run_in_session(0, lambda s: show_frame(s, event))
-    tab.wait_for_function("document.querySelector('.rpf-image-view').innerText.includes('big.fits')", timeout=120_000)
+    tab.locator(".rpf-image-view").get_by_text("big.fits").first.wait_for(timeout=120_000)  # pierces shadow roots
     _idle(frames, quiet=3.0, timeout=120, tab=tab)
     received = sum(n for _, n in frames[before:])
     tab.close()

@@ -10,7 +10,6 @@ writes what the user selects back to the session's
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -32,8 +31,6 @@ SELECT_TOOLS = ["hover", "box_select", "lasso_select", "tap"]
 
 StarTable = Callable[[FrameData], pd.DataFrame]
 
-_STREAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
 
 def session_streams(session: Session) -> tuple[hv.streams.Params, hv.streams.Params]:
     """Return the session's two streams, ``shown`` (the frame on screen) and ``stars`` (the selected rows).
@@ -42,12 +39,14 @@ def session_streams(session: Session) -> tuple[hv.streams.Params, hv.streams.Par
     frame or a new selection refreshes each plot once, however many layers
     it has.
     """
-    if session not in _STREAMS:
-        _STREAMS[session] = (
+    streams = getattr(session, "_plot_streams", None)
+    if streams is None:  # kept on the session (a dict keyed by it would keep it alive: the streams refer to it)
+        streams = (
             hv.streams.Params(parameterized=session, parameters=["shown"]),
             hv.streams.Params(parameterized=session.selection, parameters=["stars"]),
         )
-    return _STREAMS[session]
+        session._plot_streams = streams
+    return streams
 
 
 def _empty(columns: list[str]) -> pd.DataFrame:
