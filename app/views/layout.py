@@ -48,11 +48,11 @@ class Dashboard(pn.viewable.Viewer):
             "Sky": SkyContext(session=session),
             "Products": Downloads(session=session),
             "Log": LogView(session=session),
-            "Compare": CompareView(session=session),
         }
         self.pages: dict[str, pn.viewable.Viewable] = {
             "Run": self.run_page(),
             "Night": NightTab(session=session),
+            "Compare runs": CompareView(session=session),
             "Settings": SettingsView(session=session),
         }
         """The main area's tabs, in order (add a page here: ``pages["Night"] = view``)."""

@@ -21,8 +21,8 @@ STATE_TEXT = {
 
 RERUN_HELP = (
     "Re-run: choose frames in the frames table (click, ctrl-click) or the night view, change settings, "
-    "press Re-run; only the steps whose inputs changed are computed, and the Compare tab sets the new run "
-    "beside the one before."
+    "press Re-run; only the steps whose inputs changed are computed, and the 'Compare runs' page sets the new "
+    "run beside the one before."
 )
 
 
