@@ -79,6 +79,9 @@ def test_night_app_runs_inside_jupyterlab(jupyterlab):
     with sync_playwright() as p:
         browser = p.chromium.launch(**CHROMIUM)
         page = browser.new_page(viewport={"width": 1500, "height": 1800})
+        errors: list[str] = []  # the browser's own errors: named in the failure (the intermittent plot freeze)
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={TOKEN}", timeout=180_000)
         page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=180_000)
         until(lambda: page.get_by_text("Python 3 (ipykernel) | Idle").count() > 0, timeout=180,
@@ -106,7 +109,10 @@ def test_night_app_runs_inside_jupyterlab(jupyterlab):
         until(finished, timeout=420, what="all 8 frames finished in the output cell", step=0.5)
         assert seen == sorted(seen)
         # every quality plot in the output cell draws a point per finished frame (not only the first)
-        drawn = assert_quality_drawn(page, frames=8)
+        try:
+            drawn = assert_quality_drawn(page, frames=8)
+        except AssertionError as error:
+            raise AssertionError(f"{error}; browser errors: {errors[-10:]}") from None
         assert min(drawn["plots"].values()) >= 6, drawn
         items = page.locator("li").filter(has_text=".fits (")
         until(lambda: items.count() == 3, timeout=30, what="the three flagged frames listed")
