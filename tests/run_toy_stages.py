@@ -9,19 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-from astropy.io import fits
-
-from rpf.errors import FrameError
-
-
-def toy_read(state, ctx):
-    """Read the pixels; their mean goes to ``limiting_mag`` (distinct per frame, checkable)."""
-    try:
-        data = fits.getdata(state.path)
-    except OSError as exc:
-        raise FrameError(state.path, f"cannot read FITS: {exc}") from exc
-    return state.evolve(limiting_mag=float(np.mean(data))).note("toy read")
+from dask_toy_stages import toy_load
 
 
 class Exploding:
@@ -52,6 +40,6 @@ def toy_kill_worker(state, ctx):
     return state
 
 
-TOY = (("load", toy_read),)
-BAD = (("load", toy_read), ("bad", toy_bad_frame))
-KILL = (("load", toy_read), ("kill", toy_kill_worker))
+TOY = (("load", toy_load),)
+BAD = (("load", toy_load), ("bad", toy_bad_frame))
+KILL = (("load", toy_load), ("kill", toy_kill_worker))
