@@ -24,6 +24,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from app.comms import UPDATE_LOCK, guard_comm_messages
 from app.models.lightcurve import LightCurveModel
 from app.models.night import NightModel
 from app.models.night_demo import NightDemo, demo_config, write_night_demo
@@ -66,6 +67,7 @@ class NightApp(pn.viewable.Viewer):
         params.setdefault("lightcurve_model", LightCurveModel(night=night))
         params.setdefault("run", RunController())
         super().__init__(night=night, **params)
+        guard_comm_messages()
         self.night.follow(self.run)
         self._callback: Any = None
         self.run_button = pn.widgets.Button(label="Run the night", color="primary", width=160)
@@ -100,7 +102,8 @@ class NightApp(pn.viewable.Viewer):
         return True
 
     def _tick(self) -> None:
-        self.run.poll()
+        with UPDATE_LOCK:  # a browser message waits (app.comms)
+            self.run.poll()
         if not self.run.running and self._callback is not None:
             self._callback.stop()
             self._callback = None

@@ -10,6 +10,7 @@ from pathlib import Path
 import panel as pn
 
 from app.cluster import shared_cluster
+from app.comms import guard_comm_messages
 from app.models.session import Session
 from app.options import ServeOptions
 from app.views.layout import Dashboard
@@ -37,6 +38,7 @@ def _extension() -> None:
 
     hv.extension("bokeh", logo=False)
     pn.extension(*EXTENSIONS, notifications=True, exception_handler=_show_error)
+    guard_comm_messages()
 
 
 def dashboard(options: ServeOptions | None = None) -> Dashboard:

@@ -7,6 +7,7 @@ import html
 import panel as pn
 import param
 
+from app.comms import UPDATE_LOCK
 from app.models.session import Session
 from app.views.compare import CompareView
 from app.views.diagnostics import MagErrorPlot, ZeroPointPlot
@@ -60,12 +61,13 @@ class Dashboard(pn.viewable.Viewer):
 
     def tick(self) -> None:
         """Apply new run events and refresh the cluster's state (never waits)."""
-        self.session.run.poll()
-        status = self.session.run.cluster.status
-        link = f" · [Dask dashboard]({html.escape(status.dashboard)})" if status.dashboard else ""
-        self.controls.param.update(
-            cluster_message=f"Cluster: {status.message}{link}", cluster_ready=status.state == "ready"
-        )
+        with UPDATE_LOCK:  # in a notebook, a browser message waits (app.comms)
+            self.session.run.poll()
+            status = self.session.run.cluster.status
+            link = f" · [Dask dashboard]({html.escape(status.dashboard)})" if status.dashboard else ""
+            self.controls.param.update(
+                cluster_message=f"Cluster: {status.message}{link}", cluster_ready=status.state == "ready"
+            )
 
     def start(self) -> None:
         """Start polling the run from the session's event loop (once)."""
