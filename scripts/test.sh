@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
 .venv/bin/ruff check rpf app tests benchmarks
-.venv/bin/python -m pytest "$@"
+# one pytest worker per core; a module's tests stay together (their servers and runs are module fixtures)
+.venv/bin/python -m pytest -n auto --maxprocesses 4 --dist loadfile "$@"

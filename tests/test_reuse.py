@@ -172,7 +172,7 @@ def test_dask_rerun_resumes_from_the_checkpoint(night, baseline, fresh_zero_poin
     """The graph path (a resume task, then the remaining steps); a thread worker, whose imports are warm."""
     out = _copy(baseline, tmp_path / "out")
     _, _, config = night
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         events = list(run(_request(night, out, config.replace(**ZERO_POINT_CHANGE)), client=client))
     finished = events[-1]

@@ -243,7 +243,7 @@ def test_masters_failure_is_recorded_once_for_the_run(tmp_path):
 def strict_cluster():
     """One worker process; a task whose worker dies is not tried again (``allowed-failures = 0``)."""
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0")
     client = Client(cluster)
     yield client
     client.close()
