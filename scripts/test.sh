@@ -4,5 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
 .venv/bin/ruff check rpf app tests benchmarks
-# one pytest worker per core; a module's tests stay together (their servers and runs are module fixtures)
-.venv/bin/python -m pytest -n auto --maxprocesses 4 --dist loadfile "$@"
+# one pytest worker per core; the browser and notebook tests stay on one worker
+# (they wait on runs in other processes: two at once would starve each other)
+.venv/bin/python -m pytest -n auto --maxprocesses 4 --dist loadgroup "$@"

@@ -25,6 +25,10 @@ from night_browser import CHROMIUM, assert_quality_drawn, free_port, until
 pytest.importorskip("jupyterlab")
 pytest.importorskip("playwright")
 
+pytestmark = [
+    pytest.mark.xdist_group("browser"),  # scripts/test.sh: browser and notebook tests on one worker, in turn
+]
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "docs" / "notebooks" / "demo_night.ipynb"
 SHOTS = ROOT / "docs" / "screenshots"

@@ -25,6 +25,7 @@ from app.views.night import PLOTS  # noqa: E402
 from rpf.pipeline import RunRequest  # noqa: E402
 
 pytestmark = [
+    pytest.mark.xdist_group("browser"),  # scripts/test.sh: browser and notebook tests on one worker, in turn
     # third-party deprecations raised while Bokeh/Panel serve the page (pandas 3 in bokeh's from_df, Panel 2 names)
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
     pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),

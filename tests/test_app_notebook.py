@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "docs" / "notebooks" / "demo_night.ipynb"
 
 pytestmark = [
+    pytest.mark.xdist_group("browser"),  # scripts/test.sh: browser and notebook tests on one worker, in turn
     # third-party deprecations inside jupyter_client / zmq's event loop handling
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
 ]

@@ -25,7 +25,11 @@ from astropy.io import fits
 
 from app.models.inputs import write_demo_night
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(1200)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.timeout(1200),
+    pytest.mark.xdist_group("browser"),  # scripts/test.sh: browser and notebook tests on one worker, in turn
+]
 
 CHROMIUM = "/usr/bin/chromium"
 TIMEOUT_MS = 300_000
