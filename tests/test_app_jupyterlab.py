@@ -26,7 +26,7 @@ pytest.importorskip("jupyterlab")
 pytest.importorskip("playwright")
 
 pytestmark = [
-    pytest.mark.xdist_group("browser"),  # scripts/test.sh: browser and notebook tests on one worker, in turn
+    pytest.mark.browser,  # scripts/test.sh runs these after the others, one at a time
 ]
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,7 +25,7 @@ from app.views.night import PLOTS  # noqa: E402
 from rpf.pipeline import RunRequest  # noqa: E402
 
 pytestmark = [
-    pytest.mark.xdist_group("browser"),  # scripts/test.sh: browser and notebook tests on one worker, in turn
+    pytest.mark.browser,  # scripts/test.sh runs these after the others, one at a time
     # third-party deprecations raised while Bokeh/Panel serve the page (pandas 3 in bokeh's from_df, Panel 2 names)
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
     pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "docs" / "notebooks" / "demo_night.ipynb"
 
 pytestmark = [
-    pytest.mark.xdist_group("browser"),  # scripts/test.sh: browser and notebook tests on one worker, in turn
+    pytest.mark.browser,  # scripts/test.sh runs these after the others, one at a time
     # third-party deprecations inside jupyter_client / zmq's event loop handling
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
 ]

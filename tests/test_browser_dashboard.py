@@ -28,7 +28,6 @@ from app.models.inputs import write_demo_night
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(1200),
-    pytest.mark.xdist_group("browser"),  # scripts/test.sh: browser and notebook tests on one worker, in turn
 ]
 
 CHROMIUM = "/usr/bin/chromium"

@@ -23,10 +23,11 @@ from app.views.image import ImageView
 from rpf.pipeline import FrameResult, frame_pixels
 from rpf.products.pixels import write_calibrated_fits
 
-pytestmark = pytest.mark.filterwarnings(
+pytestmark = [
+    pytest.mark.browser,  # scripts/test.sh runs these after the others, one at a time
     # Panel's Tabulator calls DataFrame.reset_index(inplace=True) (panel 1.9 with pandas 3.1)
-    "ignore:The inplace keyword:pandas.errors.Pandas4Warning",
-)
+    pytest.mark.filterwarnings("ignore:The inplace keyword:pandas.errors.Pandas4Warning"),
+]
 
 SCREENSHOTS = Path(__file__).parents[1] / "docs" / "screenshots"
 
