@@ -1,20 +1,27 @@
-"""Keep the kernel's plot updates when the browser talks to it at the same time (Jupyter only).
+"""Apply the browser's messages in a Jupyter kernel without losing or echoing the app's own changes.
 
 In a notebook, Panel keeps the Bokeh document on hold: a Python-side change
 waits in the document's held events until the plot or widget that made it
-pushes them over the comm.  When a message from the browser arrives (a
-resize, a range, a click), Panel applies it between ``doc.hold()`` and
-``doc.unhold()``; ``unhold`` dispatches *every* held event and empties the
-list, so a Python-side change made but not yet pushed is never sent.  Since
-ipykernel 7, JupyterLab hands comm messages to a subshell thread while the
-run's periodic callback may run on another thread, so this happens in the
-middle of an update: the night plots in JupyterLab stopped updating in
-about one run in three (issue 13).
+pushes them over the comm.  Panel applies a message from the browser (a
+resize, a range, a selection) between ``doc.hold()`` and ``doc.unhold()``,
+and ``unhold`` dispatches *every* held event to the document's callbacks:
 
-:func:`guard_comm_messages` wraps Panel's handler so that a browser message
-waits while the app applies its run's events (:data:`UPDATE_LOCK`) and
-leaves the held Python-side events for the next push.  Nothing changes in a
-served page (Panel does not use this handler there).
+- a Python-side change made but not yet pushed is never sent (the night
+  plots in JupyterLab stopped updating in about one run in three);
+- it reaches Panel's comm callbacks as if the browser had made it, and a
+  table's own new rows came back as an edit of the old ones
+  (``ValueError: Must have equal len keys and value`` printed in the cell);
+- the changes the browser's message causes in Python are dispatched the
+  same way while the document is not on hold.
+
+Since ipykernel 7, JupyterLab hands comm messages to a subshell thread while
+the run's periodic callback may run on another, so this happens in the
+middle of an update.  :func:`guard_comm_messages` replaces Panel's handler:
+the browser's events go to the callbacks with the document still on hold (so
+what they change in Python is held and pushed, never echoed), the app's held
+events stay for the next push, and the message waits while the app applies
+its run's events (:data:`UPDATE_LOCK`).  A served page does not use this
+handler.
 """
 
 from __future__ import annotations
@@ -29,30 +36,45 @@ UPDATE_LOCK = threading.RLock()
 """Held while the app changes its views from a run's events and while a browser message is applied."""
 
 
+def _apply(self: Any, ref: str, manager: Any, msg: Any) -> None:
+    """Apply one browser message to the document of ``ref`` (Panel's ``Renderable._on_msg``, replaced)."""
+    from bokeh.core.serialization import DeserializationError
+    from bokeh.document.callbacks import invoke_with_curdoc
+    from panel.io.model import patch_cds_msg
+    from panel.io.state import state
+
+    with UPDATE_LOCK:
+        if ref not in state._views:
+            return
+        root, doc, comm = state._views[ref][1:]
+        patch_cds_msg(root, msg)
+        patch = manager.assemble(msg)
+        callbacks = doc.callbacks
+        policy, pending = callbacks.hold_value, list(callbacks._held_events)
+        callbacks._hold, callbacks._held_events = "collect", []
+        try:
+            patch.apply_to_document(doc, comm.id if comm else None)
+        except DeserializationError:
+            self.param.warning("Comm received message that could not be deserialized.")
+        finally:
+            received = callbacks._held_events
+            callbacks._hold, callbacks._held_events = policy or "combine", pending
+        for event in received:
+            if event.callback_invoker is not None:
+                invoke_with_curdoc(doc, event.callback_invoker)
+            invoke_with_curdoc(doc, functools.partial(_notify, callbacks, event))
+        if policy is None:
+            callbacks.unhold()
+
+
+def _notify(callbacks: Any, event: Any) -> None:
+    for callback in callbacks.change_callbacks():
+        callback(event)
+
+
 def guard_comm_messages() -> None:
-    """Wrap Panel's notebook message handler (once per process; objects displayed afterwards use it)."""
+    """Replace Panel's notebook message handler (once per process; objects displayed afterwards use it)."""
     from panel.viewable import Renderable
 
-    handler = Renderable._on_msg
-    if getattr(handler, "rpf_guarded", False):
-        return
-
-    @functools.wraps(handler)
-    def on_msg(self: Any, ref: str, manager: Any, msg: Any) -> None:
-        from panel.io.state import state
-
-        view = state._views.get(ref)
-        callbacks = view[2].callbacks if view is not None else None
-        with UPDATE_LOCK:
-            pending = list(callbacks._held_events) if callbacks is not None else []
-            if callbacks is not None:
-                callbacks._held_events = []
-            try:
-                handler(self, ref, manager, msg)
-            finally:
-                if callbacks is not None and pending:
-                    callbacks._held_events = pending + list(callbacks._held_events)
-
-    on_msg.rpf_guarded = True  # type: ignore[attr-defined]
-    Renderable._on_msg = on_msg  # type: ignore[method-assign]
-
+    if Renderable._on_msg is not _apply:
+        Renderable._on_msg = _apply  # type: ignore[method-assign]

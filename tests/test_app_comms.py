@@ -1,10 +1,13 @@
-"""A browser message applied in the kernel keeps the app's unpushed plot updates (the JupyterLab freeze, issue 13).
+"""Browser messages applied in the kernel neither drop nor echo the app's own changes (JupyterLab, issue 13).
 
 Rendered as in a notebook (a comm, the document on hold), a Python-side
-change waits in the document's held events until it is pushed.  Panel applies
-a browser message between ``hold`` and ``unhold``, which used to dispatch and
-drop that change; with :func:`app.comms.guard_comm_messages` it stays for the
-next push, and a browser message waits while the app holds the update lock.
+change waits in the document's held events until it is pushed.  Panel's own
+handler applies a browser message between ``hold`` and ``unhold``, which
+dispatched and dropped that change (the night plots froze) and dispatched
+Python's answers to the message as if the browser had sent them (a table's
+new rows came back as an edit: a traceback in the cell).  With
+:func:`app.comms.guard_comm_messages` each test passes; with Panel's handler
+each fails.
 """
 
 from __future__ import annotations
@@ -64,3 +67,15 @@ def test_browser_message_waits_for_the_apps_update(shown):
     browser.join(10)
     assert root.width == 222
     assert [e.attr for e in doc.callbacks._held_events] == ["text"]
+
+
+def test_what_a_browser_message_changes_in_python_is_pushed_not_echoed(shown):
+    pane, root, doc, ref, comm = shown
+    seen: list[str] = []
+    doc.on_change(lambda event: seen.append(getattr(event, "attr", type(event).__name__)))
+    root.on_change("width", lambda attr, old, new: setattr(root, "text", f"answer to {new}"))  # Python reacts
+    _browser_sets_width(pane, root, ref, comm, 400)
+    assert root.text == "answer to 400"
+    assert seen == ["width"]  # the document's callbacks got the browser's change, not Python's answer as another
+    message = diff(doc)
+    assert message is not None and [e["attr"] for e in message.content["events"]] == ["text"]  # the answer is pushed
