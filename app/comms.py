@@ -19,7 +19,8 @@ the run's periodic callback may run on another, so this happens in the
 middle of an update.  :func:`guard_comm_messages` replaces Panel's handler:
 the browser's events go to the callbacks with the document still on hold (so
 what they change in Python is held and pushed, never echoed), the app's held
-events stay for the next push, and the message waits while the app applies
+events stay for the next push, a table's data the browser sent before it got
+the run's new rows is dropped, and the message waits while the app applies
 its run's events (:data:`UPDATE_LOCK`).  A served page does not use this
 handler.
 """
@@ -48,6 +49,7 @@ def _apply(self: Any, ref: str, manager: Any, msg: Any) -> None:
             return
         root, doc, comm = state._views[ref][1:]
         patch_cds_msg(root, msg)
+        _drop_stale_tables(doc, msg)
         patch = manager.assemble(msg)
         callbacks = doc.callbacks
         policy, pending = callbacks.hold_value, list(callbacks._held_events)
@@ -65,6 +67,28 @@ def _apply(self: Any, ref: str, manager: Any, msg: Any) -> None:
             invoke_with_curdoc(doc, functools.partial(_notify, callbacks, event))
         if policy is None:
             callbacks.unhold()
+
+
+def _drop_stale_tables(doc: Any, msg: Any) -> None:
+    """Drop the browser's copies of a table's data whose row count is no longer the table's.
+
+    The browser sent them before it received the rows the run added since;
+    applied, Panel would write them over the new rows and fail.
+    """
+    from bokeh.models import ColumnDataSource
+
+    def stale(event: dict) -> bool:
+        if event.get("kind") != "ModelChanged" or event.get("attr") != "data":
+            return False
+        model = doc.get_model_by_id((event.get("model") or {}).get("id", ""))
+        if not isinstance(model, ColumnDataSource) or not isinstance(event.get("new"), dict):
+            return False
+        rows = {len(v) for v in event["new"].values() if isinstance(v, list)}
+        return bool(rows) and rows != {len(next(iter(model.data.values()), []))}
+
+    content = msg.get("content")
+    if isinstance(content, dict) and isinstance(content.get("events"), list):
+        content["events"] = [event for event in content["events"] if not stale(event)]
 
 
 def _notify(callbacks: Any, event: Any) -> None:

@@ -79,3 +79,19 @@ def test_what_a_browser_message_changes_in_python_is_pushed_not_echoed(shown):
     assert seen == ["width"]  # the document's callbacks got the browser's change, not Python's answer as another
     message = diff(doc)
     assert message is not None and [e["attr"] for e in message.content["events"]] == ["text"]  # the answer is pushed
+
+
+def test_a_tables_data_sent_before_its_new_rows_arrived_is_dropped():
+    from bokeh.document import Document
+    from bokeh.models import ColumnDataSource
+
+    from app.comms import _drop_stale_tables
+
+    doc = Document()
+    source = ColumnDataSource({"frame": ["a", "b", "c"]})
+    doc.add_root(source)
+    events = [{"kind": "ModelChanged", "model": {"id": source.id}, "attr": "data", "new": {"frame": rows}}
+              for rows in (["a", "b"], ["a", "b", "x"])]  # fmt: skip
+    msg = {"content": {"events": list(events)}}
+    _drop_stale_tables(doc, msg)
+    assert msg["content"]["events"] == events[1:]  # the 2-row copy goes; an edit of the 3 rows stays

@@ -118,6 +118,8 @@ def test_night_app_runs_inside_jupyterlab(jupyterlab):
         except AssertionError as error:
             raise AssertionError(f"{error}; browser errors: {errors[-10:]}") from None
         assert min(drawn["plots"].values()) >= 6, drawn
+        shown = cells.nth(2).locator(".jp-OutputArea").inner_text()
+        assert "Traceback" not in shown, shown[:3000]  # nothing the kernel raised is printed in the cell
         items = page.locator("li").filter(has_text=".fits (")
         until(lambda: items.count() == 3, timeout=30, what="the three flagged frames listed")
         page.wait_for_timeout(1500)
