@@ -16,7 +16,7 @@ from app.models.session import Session
 __all__ = ["FramesTable"]
 
 TITLES = {
-    "frame": "Frame", "status": "Status", "stage": "Last stage", "progress": "Progress", "reused": "Reused steps",
+    "frame": "Frame", "status": "Status", "stage": "Last stage", "progress": "Steps", "reused": "Reused",
     "sources": "Sources",
     "fwhm_arcsec": 'FWHM (")', "zero_point": "Zero point", "zero_point_err": "±", "limiting_mag": "Lim. mag",
     "airmass": "Airmass", "wcs": "WCS", "message": "Message",
@@ -49,7 +49,7 @@ class FramesTable(pn.viewable.Viewer):
                 **{c: _number("0.00") for c in ("fwhm_arcsec", "limiting_mag", "airmass")},
                 "sources": _number("0"),
             },
-            widths={"message": 320, "frame": 130, "progress": 90, "reused": 70},
+            widths={"message": 320, "frame": 130, "progress": 95, "reused": 115},
             height=210,
             sizing_mode="stretch_width",
             name="frames-table",
