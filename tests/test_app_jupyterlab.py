@@ -25,9 +25,7 @@ from night_browser import CHROMIUM, assert_quality_drawn, free_port, until
 pytest.importorskip("jupyterlab")
 pytest.importorskip("playwright")
 
-pytestmark = [
-    pytest.mark.browser,  # scripts/test.sh runs these after the others, one at a time
-]
+pytestmark = pytest.mark.browser  # scripts/test.sh runs these after the others, one at a time
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "docs" / "notebooks" / "demo_night.ipynb"

@@ -25,10 +25,7 @@ from astropy.io import fits
 
 from app.models.inputs import write_demo_night
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.timeout(1200),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(1200)]
 
 CHROMIUM = "/usr/bin/chromium"
 TIMEOUT_MS = 300_000
