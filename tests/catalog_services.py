@@ -25,7 +25,7 @@ def service_config(httpserver, tmp_path, **changes) -> CatalogConfig:
     """A CatalogConfig whose every end point is the local server and whose cache is in tmp_path."""
     base = CatalogConfig(
         cache_dir=str(tmp_path / "cache"),
-        timeout_s=0.5,
+        timeout_s=10.0,  # generous: a loaded CI machine; the timeout tests set their own
         retries=0,
         retry_backoff_s=0.01,
         service_down_s=0.0,  # each test decides whether a failed host is remembered

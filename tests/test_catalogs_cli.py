@@ -26,7 +26,7 @@ def test_fetch_list_clear(httpserver, tmp_path, capsys, monkeypatch):
         "[catalogs]\n"
         f'simbad_url = "{httpserver.url_for("/simbad/sim-tap/sync")}"\n'
         f'vizier_url = "{httpserver.url_for("/viz-bin/votable")}"\n'
-        "timeout_s = 0.5\nretries = 0\n"
+        "timeout_s = 10\nretries = 0\n"
     )
     cache_dir = str(tmp_path / "cache")
     common = ["catalog", "--config", str(config_file), "--cache-dir", cache_dir]
