@@ -11,8 +11,10 @@ repeat by repeat and side by side in this process (:func:`rpf.pipeline.run_eager
 
 - ``full``: the frame with reuse off (``--force``), every step computed;
 - ``rerun``: the frame again in the re-run folder with a zero-point
-  parameter changed (``zeropoint.clip_sigma``, a new value each repeat),
-  so it resumes from its checkpoint after ``airmass``.
+  parameter changed (the calibrators' faint limit ``zeropoint.mag_range``,
+  a new value each repeat: other calibrators, another zero point, every
+  magnitude and the zero-point figure new), so it resumes from its
+  checkpoint after ``airmass``.
 
 Each time is the run's wall time from request to ``RunFinished`` (plan,
 hashing, masters when needed, steps, products, run products, manifest),
@@ -83,13 +85,15 @@ def main() -> None:
                               flat=paths["flat"], config=cfg, reuse=reuse)
 
         warm, _, _ = _timed(request("rerun", config, reuse=True))
-        full_times, rerun_times, computed = [], [], []
+        full_times, rerun_times, computed, zero_points = [], [], [], []
         for repeat in range(args.repeats):
             seconds, _, _ = _timed(request("full", config, reuse=False))
             full_times.append(seconds)
-            changed = config.replace(zeropoint={"clip_sigma": 2.5 + 0.1 * repeat})
+            changed = config.replace(zeropoint={"mag_range": (9.0, 18.5 - 0.25 * repeat)})
             seconds, computed, finished = _timed(request("rerun", changed, reuse=True))
             rerun_times.append(seconds)
+            [metadata] = (root / "rerun").glob("*_metadata.json")
+            zero_points.append(json.loads(metadata.read_text())["zero_point"])
         state = sum(f.stat().st_size for f in (root / "rerun" / ".rpf").rglob("*") if f.is_file())
     full, rerun = statistics.median(full_times), statistics.median(rerun_times)
     result = {
@@ -105,6 +109,7 @@ def main() -> None:
         "goal": GOAL,
         "meets_goal": rerun / full < GOAL,
         "rerun_computed_steps": computed,
+        "rerun_zero_points": zero_points,
         "rerun_run_timings": finished.timings,
         "checkpoint_bytes": state,
         "cpu_count": os.cpu_count(),

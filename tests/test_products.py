@@ -28,6 +28,7 @@ from rpf.products import (
     atomic_path,
     write_atomic,
     write_catalog_csv,
+    write_catalog_ecsv,
     write_header_text,
     write_metadata_json,
     write_preview_png,
@@ -133,6 +134,44 @@ def test_catalog_csv_precision_and_missing_values(tmp_path: Path) -> None:
     assert back["flux"].isna().tolist() == [False, True, False]
     assert back["ra"].iloc[0] == pytest.approx(83.8221234567, abs=1e-8)
     assert back["flags"].dtype.kind == "i"
+
+
+def test_catalog_csv_writes_what_the_csv_module_writes(tmp_path: Path) -> None:
+    import csv
+    import io
+
+    for names in (["Gaia 1", "", "Gaia 3"], ['V* "R" Ori, var', "a\nb", "plain"]):  # joined, then quoted
+        table = _catalogue()
+        table["cat_id"] = names
+        text = write_catalog_csv(table, tmp_path / "f_phot.csv").read_text()
+        rows = list(csv.reader(io.StringIO(text)))
+        assert rows[0] == table.colnames and [r[-1] for r in rows[1:]] == names
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        assert text == buffer.getvalue()
+    single = write_catalog_csv(QTable({"mag": MaskedColumn([1.0, 2.0], mask=[True, False])}), tmp_path / "one.csv")
+    assert single.read_text() == 'mag\n""\n2.0000\n'  # a lone empty field is quoted, as csv writes it
+
+
+def test_catalogue_text_of_a_changed_column_is_new(tmp_path: Path) -> None:
+    """The remembered text of unchanged columns never stands in for changed values."""
+    from rpf.products import tables
+
+    table = _catalogue()
+    first = write_catalog_ecsv(table, tmp_path / "a.ecsv").read_text()
+    csv_first = write_catalog_csv(table, tmp_path / "a.csv").read_text()
+    table["flux"][0] = 99.5
+    table["mag"].mask[1] = False
+    table["cat_id"][2] = "Gaia 4"
+    csv_changed = write_catalog_csv(table, tmp_path / "b.csv").read_text().splitlines()
+    assert csv_changed[1].split(",")[3] == "99.5" and csv_changed[2].split(",")[4] == "13.0000"
+    assert csv_changed[3].endswith(",Gaia 4")
+    back = QTable.read(write_catalog_ecsv(table, tmp_path / "b.ecsv"))
+    assert back["flux"][0] == 99.5 and back["mag"][1] == 13.0 and back["cat_id"][2] == "Gaia 4"
+    tables._memo.clear()  # made afresh: the same bytes as from memory
+    table = _catalogue()
+    assert write_catalog_ecsv(table, tmp_path / "c.ecsv").read_text() == first
+    assert write_catalog_csv(table, tmp_path / "c.csv").read_text() == csv_first
 
 
 def test_catalog_csv_from_pandas_and_bad_columns(tmp_path: Path) -> None:

@@ -19,6 +19,17 @@ from rpf.zeropoint.fit import ZeroPointFit
 __all__ = ["plot_zero_point"]
 
 
+def _error_bars(x: np.ndarray, y: np.ndarray, err: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vertical error bars as one polyline broken by NaN: one artist instead of a segment each.
+
+    ``Axes.errorbar`` makes a segment object per point (0.1 s for three panels of 700 stars).
+    """
+    xs = np.repeat(x, 3)
+    xs[2::3] = np.nan
+    ys = np.column_stack([y - err, y + err, np.full_like(y, np.nan)]).ravel()
+    return xs, ys
+
+
 def plot_zero_point(fit: ZeroPointFit, path: str | os.PathLike[str], *, title: str = "") -> None:
     """Write the zero-point diagnostic PNG of a fit.
 
@@ -45,7 +56,8 @@ def plot_zero_point(fit: ZeroPointFit, path: str | os.PathLike[str], *, title: s
     ax_rel, ax_mag, ax_col = fig.subplots(1, 3)
     color_part = residual + fit.color_term * color
     for ax, xval, yval in ((ax_rel, mag_inst, mag_cat), (ax_mag, mag_cat, residual), (ax_col, color, color_part)):
-        ax.errorbar(xval[used], yval[used], yerr=err[used], fmt=".", ms=4, color="tab:blue", lw=0.5, label="used")
+        ax.plot(*_error_bars(xval[used], yval[used], err[used]), "-", color="tab:blue", lw=0.5, alpha=0.6)
+        ax.plot(xval[used], yval[used], ".", ms=4, color="tab:blue", label="used")
         if np.any(~used):
             ax.plot(xval[~used], yval[~used], "x", color="tab:red", ms=5, label="rejected")
     grid = np.linspace(np.nanmin(mag_inst), np.nanmax(mag_inst), 2)
