@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from rpf import __version__
 from rpf.config import PipelineConfig, load_config, option_type
 from rpf.errors import ConfigError, RPFError
 from rpf.pipeline.request import RunRequest, apply_run_options, build_request
 
-__all__ = ["build_parser", "check_follow_up", "config_from_args", "main", "request_from_args"]
+__all__ = ["build_parser", "check_follow_up", "command", "config_from_args", "main", "request_from_args"]
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -150,9 +154,11 @@ def check_follow_up(config: PipelineConfig) -> None:
     ConfigError
         What is wrong (the command exits with status 2).
     """
+    transients = config.transients
+    if not (transients.targets or transients.targets_file or transients.template or transients.t0 is not None):
+        return  # nothing to check: the follow-up's modules (reprojection, forced photometry) are not loaded
     from rpf.pipeline.transient_steps import parse_t0, run_targets
 
-    transients = config.transients
     parse_t0(transients.t0)
     run_targets(transients, config.catalogs)
     if transients.template and not Path(transients.template).is_file():
@@ -228,7 +234,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plugin("serve")(args)
         if args.command == "config":
             if args.write:
-                PipelineConfig().save(args.write)
+                try:
+                    PipelineConfig().save(args.write)
+                except OSError as exc:
+                    print(f"rpf: error: cannot write {args.write}: {exc.strerror or exc}", file=sys.stderr)
+                    return 2
             else:
                 import json
 
@@ -251,5 +261,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
+def command() -> NoReturn:
+    """Be the ``rpf`` program: run :func:`main` on the command line and exit with its status.
+
+    A batch command (everything but ``serve``) leaves without tearing the
+    interpreter down: freeing the scientific stack's modules (astropy's
+    units, photutils, scipy, pandas, matplotlib, distributed) took 0.8-1 s
+    on a 2-core machine, after the run had written, flushed and renamed its
+    last product.  The exit handlers still run, then the logs and both
+    streams are flushed; the status is :func:`main`'s.
+    """
+    status = main()
+    if sys.argv[1:2] == ["serve"]:
+        sys.exit(status)
+    _leave(status)
+
+
+def _leave(status: int) -> NoReturn:
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)  # CPython: what a normal exit runs first
+    if run_exit_handlers is not None:
+        run_exit_handlers()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

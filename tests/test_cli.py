@@ -227,6 +227,16 @@ def test_console_script_on_dask(dask_run):
         assert all(f"stage {stage}: done" in log for stage in STAGES)
 
 
+def test_console_script_flushes_everything_before_its_quick_exit(tmp_path):
+    """The program leaves without tearing the interpreter down: its output, piped, is whole."""
+    proc = subprocess.run([RPF, "config"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == json.loads(json.dumps(PipelineConfig().to_dict()))
+    target = tmp_path / "nowhere" / "x.toml"
+    proc = subprocess.run([RPF, "config", "--write", str(target)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr == f"rpf: error: cannot write {target}: No such file or directory\n"
+
+
 def test_dask_products_equal_eager_products(dask_run, tmp_path):
     path = dask_run["paths"][0]
     config = _write_config(tmp_path / "config.toml", tmp_path / "cache")

@@ -12,12 +12,14 @@ the same column names, plain numbers, for streaming.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from astropy import units as u
 from astropy.table import QTable, Table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["COLUMNS", "column_doc", "phot_dataframe", "with_units"]
 
@@ -168,6 +170,8 @@ def phot_dataframe(phot: Table | None) -> pd.DataFrame:
     >>> list(df.columns), float(df["x"].iloc[0])
     (['id', 'x', 'mag'], 2.5)
     """
+    import pandas as pd  # here: a pipeline run never needs it (0.4 s to import)
+
     if phot is None:
         return pd.DataFrame({name: pd.Series(dtype=float) for name in _CONTRACT})
     first = [c for c in _CONTRACT if c in phot.colnames]

@@ -33,7 +33,6 @@ from astropy.io import fits
 from astropy.time import Time
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_area
-from reproject import reproject_interp
 
 from rpf.errors import PhotometryError
 from rpf.flags import SourceFlag
@@ -192,6 +191,8 @@ def _resample(frame: StackFrame, k: float, wcs: WCS, shape: tuple[int, int], ord
     saturated = (flags & np.uint16(SourceFlag.SATURATED)) != 0
     area = proj_plane_pixel_area(wcs) / proj_plane_pixel_area(frame.wcs.celestial)
     planes = np.stack([np.where(bad, 0.0, signal) * k * area, variance * (k * area) ** 2, bad, saturated])
+    from reproject import reproject_interp  # here: it loads dask.array (1.5 s), unused by most runs
+
     out, footprint = reproject_interp((planes, frame.wcs.celestial), wcs, shape_out=shape, order=order)
     out[np.broadcast_to(footprint <= 0, out.shape)] = np.nan
     return out

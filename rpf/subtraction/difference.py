@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.table import Table
 from astropy.wcs import WCS
-from reproject import reproject_interp
 
 from rpf.errors import PhotometryError
 from rpf.flags import SourceFlag
@@ -146,6 +145,8 @@ def align_template(
     variance = np.asarray(template_rms, np.float64) ** 2 + np.clip(np.nan_to_num(data), 0, None) / template_gain
     area = _pixel_area(wcs) / _pixel_area(template_wcs)
     planes = np.stack([np.where(bad, 0.0, data) * scale * area, variance * (scale * area) ** 2, bad])
+    from reproject import reproject_interp  # here: it loads dask.array (1.5 s), unused by most runs
+
     out, footprint = reproject_interp((planes, template_wcs.celestial), wcs.celestial, shape_out=shape,
                                       order="bilinear")
     off = np.broadcast_to(footprint, out.shape)[0] < 1
