@@ -17,10 +17,13 @@ patterns, worker start-up) and is then timed on every frame:
   and the ratio would no longer measure scaling from one core to two; the
   two workers run with the default (one thread per task for a night).
 
+With ``--no-reuse`` the Dask runs keep no checkpoints (``reuse=False``), to
+see what writing them costs; that report goes to ``bench_dask_no_reuse.json``.
+
 Writes benchmarks/results/bench_dask.json: wall time and frames/minute per
 mode, per-frame medians, the 2-worker / 1-worker scaling, the Dask overhead
 per frame (1-worker wall time per frame against the serial compute per
-frame), where the serial time goes (stage medians), and a paper estimate
+frame), where each mode's time goes (stage medians), and a paper estimate
 for 1000 frames on 32 workers.
 """
 
@@ -69,7 +72,7 @@ def _serial(paths, warm, calib, config, out_dir):
     return {"wall": wall, "per_frame": per_frame, "stages": stages, "ok": ok}
 
 
-def _dask(paths, warm, calib, config, out_dir, n_workers):
+def _dask(paths, warm, calib, config, out_dir, n_workers, reuse=True):
     """The same frames through :func:`run` on a local cluster of ``n_workers`` processes."""
     execution = {"n_workers": n_workers, "threads_per_worker": 1, "dashboard_address": None}
     if n_workers == 1:
@@ -77,10 +80,11 @@ def _dask(paths, warm, calib, config, out_dir, n_workers):
     config = config.replace(execution=execution)
     with open_client(config.execution) as client:
         client.wait_for_workers(n_workers)
-        warm_up = RunRequest(science=warm, out_dir=out_dir / "warm", config=config, lightcurves=False, **calib)
+        warm_up = RunRequest(science=warm, out_dir=out_dir / "warm", config=config, lightcurves=False, reuse=reuse,
+                             **calib)
         list(run(warm_up, client=client))
         start = time.perf_counter()
-        request = RunRequest(science=paths, out_dir=out_dir, config=config, lightcurves=False, **calib)
+        request = RunRequest(science=paths, out_dir=out_dir, config=config, lightcurves=False, reuse=reuse, **calib)
         events = list(run(request, client=client))
         wall = time.perf_counter() - start
     done = [e for e in events if isinstance(e, FrameDone)]
@@ -115,7 +119,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-reuse", action="store_true",
+                        help="runs without reuse, hence without checkpoints (to see what writing them costs)")
     args = parser.parse_args()
+    reuse = not args.no_reuse
 
     load_before = [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,8 +138,8 @@ def main() -> None:
         modes = {}
         for name, job in (
             ("serial", lambda: _serial(paths, warm, calib, config, tmp / "serial")),
-            ("1_worker", lambda: _dask(paths, warm, calib, config, tmp / "w1", 1)),
-            ("2_workers", lambda: _dask(paths, warm, calib, config, tmp / "w2", 2)),
+            ("1_worker", lambda: _dask(paths, warm, calib, config, tmp / "w1", 1, reuse)),
+            ("2_workers", lambda: _dask(paths, warm, calib, config, tmp / "w2", 2, reuse)),
         ):
             modes[name] = job()
             print(f"{name}: {modes[name]['wall']:.1f} s", flush=True)
@@ -144,6 +151,7 @@ def main() -> None:
         "frames": n,
         "shape": [args.size, args.size],
         "warmup_frames": args.warmup,
+        "reuse_and_checkpoints": reuse,
         "cpus": os.cpu_count(),
         "machine": platform.platform(),
         "load_before": load_before,
@@ -161,10 +169,11 @@ def main() -> None:
         "dask_overhead_per_frame_s": round(overhead, 3),
         "dask_overhead_fraction": round(overhead / serial_per_frame, 4),
         "serial_stage_medians_s": _stage_medians(modes["serial"]["stages"]),
+        "stage_medians_s": {name: _stage_medians(m["stages"]) for name, m in modes.items()},
         "estimate_1000_frames_32_workers": _estimate(serial_per_frame, max(overhead, 0.0), n_frames=1000, n_workers=32),
     }
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "bench_dask.json"
+    out = RESULTS / ("bench_dask.json" if reuse else "bench_dask_no_reuse.json")
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 

@@ -9,6 +9,7 @@ from typing import Any
 import holoviews as hv
 import panel as pn
 import param
+from bokeh.models.widgets.tables import NumberFormatter
 
 from app.models.session import Session
 
@@ -17,6 +18,21 @@ __all__ = ["CompareView"]
 SHOWN = ("frame", "zero_point_a", "zero_point_b", "zero_point_diff", "n_sources_a", "n_sources_b",
          "n_calib_stars_a", "n_calib_stars_b", "n_matched", "median_mag_diff", "mag_diff_scatter")  # fmt: skip
 """Columns of the per-frame table (``_a``: the run before, ``_b``: the re-run)."""
+
+TITLES = {
+    "frame": "Frame", "zero_point_a": "ZP before", "zero_point_b": "ZP re-run", "zero_point_diff": "ΔZP",
+    "n_sources_a": "Sources before", "n_sources_b": "Sources re-run", "n_calib_stars_a": "Calibrators before",
+    "n_calib_stars_b": "Calibrators re-run", "n_matched": "Stars matched", "median_mag_diff": "Median Δmag",
+    "mag_diff_scatter": "Δmag scatter",
+}  # fmt: skip
+"""Headers of :data:`SHOWN` (magnitudes in mag)."""
+
+FORMATS = {
+    **dict.fromkeys(("zero_point_a", "zero_point_b", "zero_point_diff", "median_mag_diff", "mag_diff_scatter"),
+                    "0.0000"),
+    **dict.fromkeys(("n_sources_a", "n_sources_b", "n_calib_stars_a", "n_calib_stars_b", "n_matched"), "0"),
+}  # fmt: skip
+"""Number formats: magnitudes to 0.1 mmag, counts whole (a frame missing from a run: blank)."""
 
 
 def _value(value: Any) -> str:
@@ -51,7 +67,9 @@ class CompareView(pn.viewable.Viewer):
             f"sources {summary['n_sources_a']} → {summary['n_sources_b']}"
         )
         frames = comparison.frames.to_pandas()[list(SHOWN)]
-        table = pn.widgets.Tabulator(frames, disabled=True, show_index=False, height=160, layout="fit_data_table",
+        formatters = {c: NumberFormatter(format=f, nan_format="–", null_format="–") for c, f in FORMATS.items()}
+        table = pn.widgets.Tabulator(frames, disabled=True, show_index=False, height=160, layout="fit_columns",
+                                     titles=TITLES, formatters=formatters, widths={"frame": 130},
                                      sizing_mode="stretch_width", name="compare-frames")  # fmt: skip
         stars = comparison.stars.to_pandas()
         scatter = hv.Points(stars, kdims=["mag_a", "mag_diff"], vdims=["frame", "mag_diff_sigma"]).opts(
