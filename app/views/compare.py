@@ -20,12 +20,14 @@ SHOWN = ("frame", "zero_point_a", "zero_point_b", "zero_point_diff", "n_sources_
 """Columns of the per-frame table (``_a``: the run before, ``_b``: the re-run)."""
 
 TITLES = {
-    "frame": "Frame", "zero_point_a": "ZP before", "zero_point_b": "ZP re-run", "zero_point_diff": "ΔZP",
-    "n_sources_a": "Sources before", "n_sources_b": "Sources re-run", "n_calib_stars_a": "Calibrators before",
-    "n_calib_stars_b": "Calibrators re-run", "n_matched": "Stars matched", "median_mag_diff": "Median Δmag",
-    "mag_diff_scatter": "Δmag scatter",
+    "frame": "Frame", "zero_point_a": "ZP A", "zero_point_b": "ZP B", "zero_point_diff": "ΔZP",
+    "n_sources_a": "Src A", "n_sources_b": "Src B", "n_calib_stars_a": "Cal A", "n_calib_stars_b": "Cal B",
+    "n_matched": "Stars", "median_mag_diff": "Δmag", "mag_diff_scatter": "σΔmag",
 }  # fmt: skip
-"""Headers of :data:`SHOWN` (magnitudes in mag)."""
+"""Headers of :data:`SHOWN`, short enough for eleven columns at 1400 px (:data:`LEGEND` spells them out)."""
+
+LEGEND = ("A: the run before, B: the re-run. ZP: zero point; Src: sources; Cal: calibrators; Stars: stars "
+          "matched between the runs; Δmag: their median B − A and σΔmag its scatter (mag).")  # fmt: skip
 
 FORMATS = {
     **dict.fromkeys(("zero_point_a", "zero_point_b", "zero_point_diff", "median_mag_diff", "mag_diff_scatter"),
@@ -33,6 +35,14 @@ FORMATS = {
     **dict.fromkeys(("n_sources_a", "n_sources_b", "n_calib_stars_a", "n_calib_stars_b", "n_matched"), "0"),
 }  # fmt: skip
 """Number formats: magnitudes to 0.1 mmag, counts whole (a frame missing from a run: blank)."""
+
+
+WIDTHS = {
+    "frame": 125, "zero_point_a": 85, "zero_point_b": 85, "zero_point_diff": 78, "n_sources_a": 74,
+    "n_sources_b": 74, "n_calib_stars_a": 74, "n_calib_stars_b": 74, "n_matched": 74, "median_mag_diff": 78,
+    "mag_diff_scatter": 100,
+}  # fmt: skip
+"""Column widths (px): every header whole and all eleven columns inside 1,000 px (no sort arrows)."""
 
 
 def _value(value: Any) -> str:
@@ -69,7 +79,8 @@ class CompareView(pn.viewable.Viewer):
         frames = comparison.frames.to_pandas()[list(SHOWN)]
         formatters = {c: NumberFormatter(format=f, nan_format="–", null_format="–") for c, f in FORMATS.items()}
         table = pn.widgets.Tabulator(frames, disabled=True, show_index=False, height=160, layout="fit_columns",
-                                     titles=TITLES, formatters=formatters, widths={"frame": 130},
+                                     titles=TITLES, formatters=formatters, widths=WIDTHS,
+                                     configuration={"columnDefaults": {"headerSort": False}},
                                      sizing_mode="stretch_width", name="compare-frames")  # fmt: skip
         stars = comparison.stars.to_pandas()
         scatter = hv.Points(stars, kdims=["mag_a", "mag_diff"], vdims=["frame", "mag_diff_sigma"]).opts(
@@ -79,6 +90,7 @@ class CompareView(pn.viewable.Viewer):
         zero = hv.HLine(0).opts(color="#888", line_dash="dashed")
         return pn.Column(
             pn.pane.Markdown(head), pn.pane.Markdown(parameters_text(comparison.parameters)), table,
+            pn.pane.Markdown(LEGEND, styles={"color": "#666", "font-size": "12px"}),
             pn.pane.HoloViews(scatter * zero), sizing_mode="stretch_width",
         )  # fmt: skip
 
