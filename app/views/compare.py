@@ -15,34 +15,27 @@ from app.models.session import Session
 
 __all__ = ["CompareView"]
 
-SHOWN = ("frame", "zero_point_a", "zero_point_b", "zero_point_diff", "n_sources_a", "n_sources_b",
-         "n_calib_stars_a", "n_calib_stars_b", "n_matched", "median_mag_diff", "mag_diff_scatter")  # fmt: skip
-"""Columns of the per-frame table (``_a``: the run before, ``_b``: the re-run)."""
-
-TITLES = {
-    "frame": "Frame", "zero_point_a": "ZP A", "zero_point_b": "ZP B", "zero_point_diff": "ΔZP",
-    "n_sources_a": "Src A", "n_sources_b": "Src B", "n_calib_stars_a": "Cal A", "n_calib_stars_b": "Cal B",
-    "n_matched": "Stars", "median_mag_diff": "Δmag", "mag_diff_scatter": "σΔmag",
-}  # fmt: skip
-"""Headers of :data:`SHOWN`, short enough for eleven columns at 1400 px (:data:`LEGEND` spells them out)."""
+_MAG, _COUNT = "0.0000", "0"
+COLUMNS = (
+    ("frame", "Frame", None, 125),
+    ("zero_point_a", "ZP A", _MAG, 85),
+    ("zero_point_b", "ZP B", _MAG, 85),
+    ("zero_point_diff", "ΔZP", _MAG, 78),
+    ("n_sources_a", "Src A", _COUNT, 74),
+    ("n_sources_b", "Src B", _COUNT, 74),
+    ("n_calib_stars_a", "Cal A", _COUNT, 74),
+    ("n_calib_stars_b", "Cal B", _COUNT, 74),
+    ("n_matched", "Stars", _COUNT, 74),
+    ("median_mag_diff", "Δmag", _MAG, 78),
+    ("mag_diff_scatter", "σΔmag", _MAG, 100),
+)
+"""The per-frame table's columns (``_a``: the run before, ``_b``: the re-run): name, header, number
+format (magnitudes to 0.1 mmag, counts whole; "–" where a run has no value) and width in px.  The
+headers are short enough for all eleven columns inside 1,000 px without sort arrows; :data:`LEGEND`
+spells them out."""
 
 LEGEND = ("A: the run before, B: the re-run. ZP: zero point; Src: sources; Cal: calibrators; Stars: stars "
           "matched between the runs; Δmag: their median B − A and σΔmag its scatter (mag).")  # fmt: skip
-
-FORMATS = {
-    **dict.fromkeys(("zero_point_a", "zero_point_b", "zero_point_diff", "median_mag_diff", "mag_diff_scatter"),
-                    "0.0000"),
-    **dict.fromkeys(("n_sources_a", "n_sources_b", "n_calib_stars_a", "n_calib_stars_b", "n_matched"), "0"),
-}  # fmt: skip
-"""Number formats: magnitudes to 0.1 mmag, counts whole (a frame missing from a run: blank)."""
-
-
-WIDTHS = {
-    "frame": 125, "zero_point_a": 85, "zero_point_b": 85, "zero_point_diff": 78, "n_sources_a": 74,
-    "n_sources_b": 74, "n_calib_stars_a": 74, "n_calib_stars_b": 74, "n_matched": 74, "median_mag_diff": 78,
-    "mag_diff_scatter": 100,
-}  # fmt: skip
-"""Column widths (px): every header whole and all eleven columns inside 1,000 px (no sort arrows)."""
 
 
 def _value(value: Any) -> str:
@@ -76,10 +69,12 @@ class CompareView(pn.viewable.Viewer):
             f"{_value(summary['median_mag_diff'])} (scatter {_value(summary['mag_diff_scatter'])}) · "
             f"sources {summary['n_sources_a']} → {summary['n_sources_b']}"
         )
-        frames = comparison.frames.to_pandas()[list(SHOWN)]
-        formatters = {c: NumberFormatter(format=f, nan_format="–", null_format="–") for c, f in FORMATS.items()}
+        frames = comparison.frames.to_pandas()[[name for name, *_ in COLUMNS]]
+        formatters = {name: NumberFormatter(format=fmt, nan_format="–", null_format="–")
+                      for name, _, fmt, _ in COLUMNS if fmt}  # fmt: skip
         table = pn.widgets.Tabulator(frames, disabled=True, show_index=False, height=160, layout="fit_columns",
-                                     titles=TITLES, formatters=formatters, widths=WIDTHS,
+                                     titles={name: title for name, title, *_ in COLUMNS}, formatters=formatters,
+                                     widths={name: width for name, *_, width in COLUMNS},
                                      configuration={"columnDefaults": {"headerSort": False}},
                                      sizing_mode="stretch_width", name="compare-frames")  # fmt: skip
         stars = comparison.stars.to_pandas()
