@@ -8,12 +8,13 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
 from rpf.atomic import write_atomic
 from rpf.pipeline.request import RunRequest
-from rpf.pipeline.timings import describe_timings
+from rpf.pipeline.timings import describe_timings, process_age
 
 __all__ = ["ProgressPrinter", "run_with_progress"]
 
@@ -127,6 +128,7 @@ def run_with_progress(request: RunRequest, *, eager: bool = False, stack: bool =
     from rpf.pipeline import run_eager, start_run
     from rpf.pipeline.stacking import stack_eager
 
+    startup = process_age()  # the interpreter and the imports, before the run begins
     printer = ProgressPrinter(len(request.science) + (1 if stack else 0))
     cancel = threading.Event()
     handle = None
@@ -150,9 +152,11 @@ def run_with_progress(request: RunRequest, *, eager: bool = False, stack: bool =
     finished = None
     with _sigint(interrupted):
         for event in events:
-            printer(event)
             if event.kind == "run_finished":
+                if event.timings and startup is not None:
+                    event = replace(event, timings={"startup": round(startup, 4), **event.timings})
                 finished = event
+            printer(event)
     if finished is not None and finished.timings:
         write_atomic(Path(request.out_dir) / "run_timings.json", json.dumps(finished.timings, indent=1) + "\n")
     return 0 if finished is not None and finished.ok else 2

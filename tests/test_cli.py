@@ -8,6 +8,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -201,12 +202,23 @@ def dask_run(tmp_path_factory):
     (raw / "broken.fits").write_bytes(b"SIMPLE  = nonsense")
     config = _write_config(root / "config.toml", root / "cache")
     out = root / "out"
+    start = time.time()
     proc = subprocess.run(
         [RPF, "run", str(paths[0]), str(raw / "broken.fits"), str(paths[1]), "--out", str(out), "--offline",
          "--workers", "2", "--config", str(config)],
         capture_output=True, text=True, timeout=120,
     )
-    return {"out": out, "proc": proc, "paths": paths}
+    return {"out": out, "proc": proc, "paths": paths, "wall": time.time() - start}
+
+
+def test_console_script_accounts_for_its_startup(dask_run):
+    """The process's own start (interpreter, imports) is in the timings: startup + the run's total = the wait."""
+    timings = json.loads((dask_run["out"] / "run_timings.json").read_text())
+    assert 0.3 < timings["startup"] < timings["startup"] + timings["total"] <= dask_run["wall"] + 0.05
+    assert timings["startup"] + timings["total"] > 0.8 * dask_run["wall"]  # nothing large left unaccounted
+    line = next(x for x in dask_run["proc"].stderr.splitlines() if x.startswith("rpf: time: "))
+    assert line.startswith(f"rpf: time: startup {timings['startup']:.1f} s; cluster ")
+    assert line.endswith("with the startup)")
 
 
 def test_console_script_on_dask(dask_run):

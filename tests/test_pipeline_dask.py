@@ -272,6 +272,8 @@ def test_local_cluster_equals_eager_and_isolates_a_corrupt_frame(demo, tmp_path,
     assert info.local and info.n_workers == 2 and info.dashboard.startswith("http")
     environ = client.run(lambda: (os.environ.get("OMP_NUM_THREADS"), os.environ.get("MALLOC_TRIM_THRESHOLD_")))
     assert set(environ.values()) == {("1", None)}  # one BLAS thread; glibc's adaptive malloc trimming
+    profiling = client.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks)
+    assert set(profiling.values()) == {False}  # no stack sampling thread in the way of the steps
     lazy_events = list(run(RunRequest(science=science, out_dir=tmp_path / "dask", config=config, **calib),
                            client=client))
     eager_events = list(run_eager(RunRequest(science=science, out_dir=tmp_path / "eager", config=config, **calib)))

@@ -11,10 +11,12 @@ says why (the log and the metadata repeat it).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from rpf.airmass import compute_airmass
+from rpf.earth_orientation import use_cached_earth_orientation
 from rpf.errors import ZeroPointError
 from rpf.pipeline.context import RunContext
 from rpf.pipeline.state import FrameState
@@ -67,8 +69,13 @@ def match_radius_arcsec(state: FrameState, ctx: RunContext) -> float:
 
 
 def airmass(state: FrameState, ctx: RunContext) -> FrameState:
-    """Airmass of the frame: from the site, time and (solved) position, else the header."""
+    """Airmass of the frame: from the site, time and (solved) position, else the header.
+
+    Astropy's IERS table comes from the cache beside the catalogues'
+    (``<catalogs.cache_dir>/iers``), parsed only once per IERS data release.
+    """
     meta = state.frame.meta
+    use_cached_earth_orientation(Path(ctx.config.catalogs.cache_dir).expanduser() / "iers")
     site = resolve_site(meta, ctx.config.header)
     solved = state.wcs is not None and state.wcs.wcs is not None
     ra = state.wcs.center_ra if solved else meta.ra

@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RunClock", "describe_timings"]
+__all__ = ["RunClock", "describe_timings", "process_age"]
 
-_PHASES = ("cluster", "submit", "masters", "frames", "finish", "close")
+_PHASES = ("startup", "cluster", "submit", "masters", "frames", "finish", "close")
 
 
 @dataclass
@@ -81,6 +81,16 @@ class RunClock:
         return out
 
 
+def process_age() -> float | None:
+    """Seconds since this process started (the operating system's start time), or None when unknown."""
+    try:
+        import psutil  # distributed depends on it
+
+        return max(0.0, time.time() - psutil.Process().create_time())
+    except (ImportError, OSError):
+        return None
+
+
 def describe_timings(timings: dict[str, Any]) -> str:
     """One line saying where the run's time went (printed at the end of ``rpf run``)."""
     parts = []
@@ -92,4 +102,6 @@ def describe_timings(timings: dict[str, Any]) -> str:
     if frames:
         sums = {k: sum(f.get(k, 0.0) for f in frames) for k in ("wait", "stages", "products", "return")}
         parts.append("per frame " + ", ".join(f"{k} {v / len(frames):.2f} s" for k, v in sums.items()))
-    return "; ".join(parts) + f"; total {timings.get('total', 0.0):.1f} s"
+    total = timings.get("total", 0.0)
+    since_start = f" ({timings['startup'] + total:.1f} s with the startup)" if "startup" in timings else ""
+    return "; ".join(parts) + f"; total {total:.1f} s{since_start}"
