@@ -58,4 +58,7 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e ".[${extras}]" 2>&1 | grep -v -E "^(WARNING: Location|  )" || true
+# an editable install is not byte-compiled by pip, and where PYTHONDONTWRITEBYTECODE is set no
+# process ever writes the cache: every run would compile rpf's sources again (~0.5 s at each start)
+.venv/bin/python -m compileall -q rpf app >/dev/null
 .venv/bin/python -c "import rpf; print('rpf', rpf.__version__, 'ready in .venv')"

@@ -225,13 +225,23 @@ def _weighted_ratio(ratios: np.ndarray, variances: np.ndarray) -> tuple[np.ndarr
     return centre, error, intrinsic
 
 
+def _high_side_median(values: np.ndarray, low_side: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Per column, the median of ``values`` off ``low_side`` (``count`` of them; 0 for none, NaN when one is NaN)."""
+    ordered = np.sort(np.where(low_side, np.inf, values), axis=0)
+    columns = np.arange(values.shape[1])
+    below, above = ordered[np.maximum(count - 1, 0) // 2, columns], ordered[count // 2 - (count == 0), columns]
+    median = (below + above) / 2  # the middle value when the count is odd, exactly
+    median[np.isnan(np.where(low_side, 0.0, values)).any(axis=0)] = np.nan
+    return np.where(count > 0, median, 0.0)
+
+
 def _intrinsic_variance(residuals: np.ndarray, variances: np.ndarray, *, upper: np.ndarray) -> np.ndarray:
     """Return, per column, the common variance making the high-side robust spread of the normalised residuals one."""
     low_side = residuals <= 0
+    count = (~low_side).sum(axis=0)
 
     def robust_chi(extra: np.ndarray) -> np.ndarray:
-        chi = np.ma.masked_array(residuals / np.sqrt(np.maximum(variances + extra, 1e-30)), mask=low_side)
-        return 1.4826 * np.ma.median(chi, axis=0).filled(0.0)
+        return 1.4826 * _high_side_median(residuals / np.sqrt(np.maximum(variances + extra, 1e-30)), low_side, count)
 
     low, high = np.zeros_like(upper), upper.copy()
     for _ in range(30):  # bisection; the robust chi falls as the common variance grows
