@@ -71,3 +71,20 @@ def test_correction_without_noise_model_matches_the_exact_one(contaminated_field
         image, x, y, bkg_local=np.zeros(len(x)), radii_px=tuple(f * FWHM for f in RADII_FWHM), annulus_px=ANNULUS
     )
     assert np.all(np.abs(np.asarray(correction.factors) / _exact_factors() - 1.0) < 0.005)
+
+
+def test_high_side_median_equals_numpy_masked_median():
+    """The bisection's median (one sort per step) is numpy.ma.median's, to the bit: odd, even, empty and NaN columns."""
+    from rpf.photometry.growth import _high_side_median
+
+    rng = np.random.default_rng(5)
+    for trial in range(300):
+        n, k = int(rng.integers(1, 60)), int(rng.integers(1, 6))
+        values = rng.normal(0.0, 1.0, (n, k))
+        low = rng.random((n, k)) < rng.uniform(0.0, 1.0)
+        low[:, 0] = trial % 5 == 0  # sometimes a column with nothing on the high side
+        if trial % 7 == 0:
+            values[rng.integers(0, n), rng.integers(0, k)] = np.nan
+        expected = np.ma.median(np.ma.masked_array(values, mask=low), axis=0).filled(0.0)
+        got = _high_side_median(values, low, (~low).sum(axis=0))
+        np.testing.assert_array_equal(got, expected)
