@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import numpy as np
@@ -116,3 +117,15 @@ def test_a_cluster_without_dashboard_binds_no_fixed_port():
     with start_cluster(ExecutionConfig(n_workers=1, processes=False, dashboard_address=None)) as cluster:
         port = cluster.client.scheduler_info()["services"].get("dashboard")
         assert cluster.info.dashboard is None and port not in (None, 8787)
+
+
+def test_a_local_cluster_leaves_this_process_environment_alone(monkeypatch):
+    """Dask's nannies write OMP_NUM_THREADS=1 and PYTHONHASHSEED into the starting process: undone."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    before = dict(os.environ)
+    with start_cluster(ExecutionConfig(n_workers=1, processes=True, dashboard_address=None)) as cluster:
+        assert dict(os.environ) == before
+        workers = cluster.client.run(lambda: (os.environ.get("OMP_NUM_THREADS"), os.environ.get("PYTHONHASHSEED")))
+        assert list(workers.values()) == [("1", "6640")]  # the workers did get the nanny's settings
+    assert dict(os.environ) == before

@@ -239,6 +239,26 @@ class Cluster:
         self.close()
 
 
+@contextmanager
+def _environ_kept() -> Iterator[None]:
+    """Give this process its environment back after Dask's nannies wrote theirs into it.
+
+    A nanny sets ``distributed.nanny.pre-spawn-environ`` (one OpenMP thread,
+    ...) and ``PYTHONHASHSEED`` in ``os.environ`` of the process that starts
+    it, and leaves them there: everything this process started afterwards
+    (an eager run in a subprocess, ``solve-field``) ran on one thread.  A
+    nanny restarting a dead worker later sets them again until the cluster
+    closes.
+    """
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        for name in set(os.environ) - set(before):
+            del os.environ[name]
+        os.environ.update({k: v for k, v in before.items() if os.environ.get(k) != v})
+
+
 def start_cluster(execution: ExecutionConfig, *, scheduler: str | None = None, timeout: float = 30.0) -> Cluster:
     """Start a local Dask cluster, or connect to a scheduler, for as long as the caller keeps it.
 
@@ -277,7 +297,7 @@ def start_cluster(execution: ExecutionConfig, *, scheduler: str | None = None, t
         except OSError as exc:
             raise ConfigError(f"cannot connect to the Dask scheduler at {address}: {exc}") from exc
         return Cluster(client, None)
-    with dask.config.set(LOCAL_SCHEDULER_CONFIG):
+    with dask.config.set(LOCAL_SCHEDULER_CONFIG), _environ_kept():
         local = LocalCluster(
             n_workers=execution.local_workers,
             threads_per_worker=execution.threads_per_worker,
