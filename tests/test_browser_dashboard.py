@@ -224,6 +224,21 @@ def test_rerun_two_frames_with_a_changed_parameter(browser, server, tmp_path):
         time.sleep(0.3)
     page.wait_for_selector("text=Finished: 2/2 frame(s).")
     _shot(page, "rerun", tmp_path)
+    frames = page.locator(".tabulator", has=page.locator('[tabulator-field="reused"]'))
+    titles = [t for t in frames.locator(".tabulator-col-title").all_inner_texts() if t.strip()]
+    assert titles[:5] == ["Frame", "Status", "Stage", "Steps", "Reused"] and "Lim. mag" in titles, titles
+    cut = frames.locator(".tabulator-col-title").evaluate_all(
+        "ts => ts.filter(t => t.textContent.trim() && t.scrollWidth > t.clientWidth + 1).map(t => t.textContent)")
+    assert cut == [], cut  # no header shortened to "R…"
+    box = frames.bounding_box()
+    wcs = frames.locator('.tabulator-col[tabulator-field="wcs"]').bounding_box()
+    assert wcs["x"] + wcs["width"] <= box["x"] + box["width"] + 1  # every number in view at 1400 px
+    frames.locator(".tabulator-tableholder").evaluate("holder => { holder.scrollLeft = holder.scrollWidth; }")
+    message = frames.locator('.tabulator-cell[tabulator-field="message"]').first.bounding_box()
+    name = frames.locator('.tabulator-cell[tabulator-field="frame"]').first
+    assert message["x"] + message["width"] <= box["x"] + box["width"] + 1  # scrolled to the message...
+    assert name.inner_text() == "sim_000.fits" and abs(name.bounding_box()["x"] - box["x"]) < 2  # ...beside its frame
+    _shot(page, "rerun_message", tmp_path)
     page.locator(".bk-tab", has_text="Compare").first.click()
     page.wait_for_selector("text=zeropoint.clip_sigma")
     page.get_by_text("2 frame(s)").first.wait_for()

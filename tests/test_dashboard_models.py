@@ -132,3 +132,11 @@ def test_archive_links_point_at_the_position(ra, dec):
     assert parse_qs(urlparse(links["SIMBAD"]).query)["Radius"] == ["4"]
     assert parse_qs(urlparse(links["VizieR"]).query)["-c.rs"] == ["4"]
     assert urlparse(links["Aladin"]).netloc == "aladin.cds.unistra.fr"
+
+
+def test_frames_table_describes_every_column_of_the_model_in_order():
+    from app.models.run import FRAME_COLUMNS
+    from app.views.frames import COLUMNS
+
+    assert tuple(name for name, *_ in COLUMNS) == FRAME_COLUMNS
+    assert all(title and width > 0 and tip for _, title, _, width, tip in COLUMNS)

@@ -15,12 +15,27 @@ from app.models.session import Session
 
 __all__ = ["FramesTable"]
 
-TITLES = {
-    "frame": "Frame", "status": "Status", "stage": "Last stage", "progress": "Steps", "reused": "Reused",
-    "sources": "Sources",
-    "fwhm_arcsec": 'FWHM (")', "zero_point": "Zero point", "zero_point_err": "±", "limiting_mag": "Lim. mag",
-    "airmass": "Airmass", "wcs": "WCS", "message": "Message",
-}  # fmt: skip
+COLUMNS = (
+    ("frame", "Frame", None, 140, "the science frame (stays in view when the table scrolls sideways)"),
+    ("status", "Status", None, 72, "queued, running, done, failed or cancelled"),
+    ("stage", "Stage", None, 96, "the last step reported"),
+    ("progress", "Steps", None, 70, "steps done, of every step of a frame"),
+    ("reused", "Reused", None, 72, "steps taken from the run before (a re-run computes only the others)"),
+    ("sources", "Sources", "0", 76, "sources measured"),
+    ("fwhm_arcsec", 'FWHM (")', "0.00", 84, "the stars' full width at half maximum, arcseconds"),
+    ("zero_point", "ZP", "0.000", 70, "zero point (mag)"),
+    ("zero_point_err", "±", "0.000", 58, "the zero point's error (mag)"),
+    ("limiting_mag", "Lim. mag", "0.00", 80, "5-sigma limiting magnitude of a point source"),
+    ("airmass", "Airmass", "0.00", 76, "airmass at mid-exposure"),
+    ("wcs", "WCS", None, 64, "where the astrometric solution came from (header, solved, pointing)"),
+    ("message", "Message", None, 320, "why a frame failed, or what was noted; hover a cell for all of it"),
+)
+"""The frames table's columns: name, header, number format (blank until known), width in px and the
+header's tooltip.  With headers in 13 px type and no sort arrows every header is whole and all but
+the message fit at 1,400 px; the frame's name is frozen on the left, so the message is read beside
+it when scrolled to."""
+
+HEADER_CSS = ".tabulator-col-title { font-size: 13px; }"
 
 
 def _number(pattern: str) -> NumberFormatter:
@@ -39,17 +54,20 @@ class FramesTable(pn.viewable.Viewer):
         self.table = pn.widgets.Tabulator(
             run.frames.copy(),
             show_index=False,
-            layout="fit_data_stretch",
+            layout="fit_data",
             disabled=True,
             selectable=True,
-            titles=TITLES,
+            titles={name: title for name, title, *_ in COLUMNS},
+            header_tooltips={name: tip for name, *_, tip in COLUMNS},
             formatters={
                 "progress": {"type": "progress", "max": run._n_stages, "legend": True},
-                **{c: _number("0.000") for c in ("zero_point", "zero_point_err")},
-                **{c: _number("0.00") for c in ("fwhm_arcsec", "limiting_mag", "airmass")},
-                "sources": _number("0"),
+                **{name: _number(fmt) for name, _, fmt, *_ in COLUMNS if fmt},
             },
-            widths={"message": 320, "frame": 130, "progress": 95, "reused": 115},
+            widths={name: width for name, _, _, width, _ in COLUMNS},
+            text_align={"reused": "left"},  # like the other numbers, not flush against the next column
+            frozen_columns=["frame"],
+            configuration={"columnDefaults": {"headerSort": False, "tooltip": True}},
+            stylesheets=[HEADER_CSS],
             height=210,
             sizing_mode="stretch_width",
             name="frames-table",
