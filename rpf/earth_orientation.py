@@ -5,11 +5,12 @@ astropy's IERS table: UT1-UTC and the polar motion.  Astropy parses it from
 the text files of ``astropy-iers-data`` on first use in each process, which
 takes 1-1.5 s, longer than the rest of a frame's airmass step.
 :func:`use_cached_earth_orientation` keeps the columns astropy's lookups use
-in a NumPy file (no pickle), keyed by astropy's version and the size and
-modification time of the IERS-A and IERS-B files, and installs the table
+in a NumPy file (no pickle), keyed by astropy's version and the contents of
+the IERS-A and IERS-B files (5 ms to hash), and installs the table
 from it as the process's default (``IERS_Auto``): the same values, to the
 bit, in about 20 ms.  A table already loaded, or set by the user, is left
-alone; an unreadable cache file is parsed again and rewritten.
+alone; an unreadable cache file is parsed again and rewritten, and only
+the :data:`KEEP` most recently written files are kept.
 """
 
 from __future__ import annotations
@@ -44,16 +45,19 @@ COLUMNS = {
 """The columns astropy's IERS lookups read (``ut1_utc``, ``pm_xy``, ``dcip_xy`` and their sources) and their units."""
 
 _META = ("predictive_index", "predictive_mjd")
+KEEP = 3
+"""Cache files kept (the most recently written): installations with other IERS releases may share the folder."""
 
 
 def cache_file(cache_dir: str | os.PathLike[str]) -> Path:
-    """Return the cache file of the installed IERS data: its name changes with astropy or the IERS files."""
-    parts = [astropy.__version__]
+    """Return the cache file of the installed IERS data: named by astropy's version and the IERS files' contents.
+
+    Installations with the same data (two virtual environments, say) share one file.
+    """
+    digest = hashlib.blake2b(astropy.__version__.encode(), digest_size=10)
     for name in (iers.IERS_A_FILE, iers.IERS_B_FILE):
-        stat = Path(name).stat()
-        parts.append(f"{name}:{stat.st_size}:{stat.st_mtime_ns}")
-    key = hashlib.blake2b("|".join(parts).encode(), digest_size=10).hexdigest()
-    return Path(cache_dir).expanduser() / f"iers-{key}.npz"
+        digest.update(Path(name).read_bytes())
+    return Path(cache_dir).expanduser() / f"iers-{digest.hexdigest()}.npz"
 
 
 def _read(path: Path) -> iers.IERS_Auto:
@@ -106,6 +110,9 @@ def use_cached_earth_orientation(cache_dir: str | os.PathLike[str] | None) -> st
         table = iers.IERS_Auto.open()
     try:
         _write(table, path)
+        files = sorted(path.parent.glob("iers-*.npz"), key=lambda f: f.stat().st_mtime, reverse=True)
+        for old in files[KEEP:]:  # the oldest IERS releases
+            old.unlink(missing_ok=True)
     except OSError as exc:
         log.warning("IERS cache %s not written: %s", path, exc)
     return "built"

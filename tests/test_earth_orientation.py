@@ -61,9 +61,15 @@ def test_unreadable_cache_is_parsed_again_and_rewritten(tmp_path, fresh_iers, ca
     path = cache_file(tmp_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"not a numpy file")
+    earlier = []  # other IERS releases' files, the oldest first
+    for age, name in enumerate("abcd"):
+        earlier.append(tmp_path / f"iers-{name * 20}.npz")
+        earlier[-1].write_bytes(b"old")
+        os.utime(earlier[-1], (1e9 + age, 1e9 + age))
     with caplog.at_level(logging.WARNING, logger="rpf.earth_orientation"):
         assert use_cached_earth_orientation(tmp_path) == "built"
     assert "unreadable" in caplog.text and path.name in caplog.text
+    assert path.is_file() and [f.exists() for f in earlier] == [False, False, True, True]  # 3 kept
     iers.IERS_Auto.iers_table = None
     assert use_cached_earth_orientation(tmp_path) == "loaded"
 
@@ -73,10 +79,11 @@ def test_new_iers_data_gets_a_new_cache_file(tmp_path, monkeypatch):
     shutil.copyfile(iers.IERS_A_FILE, copy)
     before = cache_file(tmp_path)
     monkeypatch.setattr(iers, "IERS_A_FILE", str(copy))
-    copied = cache_file(tmp_path)
-    assert copied != before
-    os.utime(copy, ns=(1, 1))  # the same file, updated
-    assert cache_file(tmp_path) not in (before, copied)
+    os.utime(copy, ns=(1, 1))
+    assert cache_file(tmp_path) == before  # the same data elsewhere (another environment): the same file
+    with copy.open("a") as handle:
+        handle.write("\n")
+    assert cache_file(tmp_path) != before  # a new release
 
 
 def test_no_cache_folder_does_nothing(fresh_iers):

@@ -30,6 +30,10 @@ class RunContext:
     with ``checkpoints`` a frame's state is saved after the steps of
     :data:`rpf.pipeline.checkpoint.CHECKPOINTS`; with ``reuse`` a large product
     an earlier run wrote from the same pixels is not written again.
+    ``iers_cache`` is the folder of astropy's Earth orientation table kept on
+    disk (:mod:`rpf.earth_orientation`; beside the catalogue cache, set by
+    :func:`make_context`; None: astropy parses its files): a place, not an
+    input, so no step's checkpoint depends on it.
     """
 
     config: PipelineConfig = field(default_factory=PipelineConfig)
@@ -42,6 +46,7 @@ class RunContext:
     provenance: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     checkpoints: bool = False
     reuse: bool = False
+    iers_cache: str | None = None
 
     def stem(self, path: str) -> str:
         """Return the product stem of a frame of the run (its file name's stem unless inputs collide)."""
@@ -84,5 +89,5 @@ def make_context(
 
     return RunContext(config=config, masters=masters, out_dir=Path(out_dir), masters_error=error,
                       stems=dict(stems or {}), provenance=dict(provenance or {}), checkpoints=checkpoints,
-                      reuse=reuse,
+                      reuse=reuse, iers_cache=str(Path(config.catalogs.cache_dir).expanduser() / "iers"),
                       **transient_context(config))

@@ -11,7 +11,6 @@ says why (the log and the metadata repeat it).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -72,10 +71,10 @@ def airmass(state: FrameState, ctx: RunContext) -> FrameState:
     """Airmass of the frame: from the site, time and (solved) position, else the header.
 
     Astropy's IERS table comes from the cache beside the catalogues'
-    (``<catalogs.cache_dir>/iers``), parsed only once per IERS data release.
+    (``ctx.iers_cache``), parsed only once per IERS data release.
     """
     meta = state.frame.meta
-    use_cached_earth_orientation(Path(ctx.config.catalogs.cache_dir).expanduser() / "iers")
+    use_cached_earth_orientation(ctx.iers_cache)
     site = resolve_site(meta, ctx.config.header)
     solved = state.wcs is not None and state.wcs.wcs is not None
     ra = state.wcs.center_ra if solved else meta.ra
