@@ -223,6 +223,7 @@ def test_rerun_two_frames_with_a_changed_parameter(browser, server, tmp_path):
         assert time.monotonic() < deadline, (page.locator(reused).all_inner_texts(), _statuses(page))
         time.sleep(0.3)
     page.wait_for_selector("text=Finished: 2/2 frame(s).")
+    page.wait_for_timeout(1500)  # for the picture only: the re-run frame's pixels arrive after its markers
     _shot(page, "rerun", tmp_path)
     frames = page.locator(".tabulator", has=page.locator('[tabulator-field="reused"]'))
     titles = [t for t in frames.locator(".tabulator-col-title").all_inner_texts() if t.strip()]
