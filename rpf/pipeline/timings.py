@@ -83,11 +83,11 @@ class RunClock:
 
 def process_age() -> float | None:
     """Seconds since this process started (the operating system's start time), or None when unknown."""
-    try:
-        import psutil  # distributed depends on it
+    import psutil
 
+    try:
         return max(0.0, time.time() - psutil.Process().create_time())
-    except (ImportError, OSError):
+    except (OSError, psutil.Error):
         return None
 
 
