@@ -15,6 +15,7 @@ import holoviews as hv
 import numpy as np
 import pytest
 from astropy.io import fits
+from browser_checks import CUT_TEXT
 from dashboard_views import ViewsPage, eager_frames, new_session, show_frame
 
 from app.models.frame_data import FrameData
@@ -168,6 +169,21 @@ def test_views_fill_with_the_frame(served):
     assert len(_detections(sources)["rows"]) == n
     assert tab.locator(".rpf-sky-view").get_by_text("Sky view offline").is_visible()  # no internet here
     assert not [e for e in served["errors"] if "aladin" in e.lower()]
+
+
+def test_table_shows_whole_values_and_headers(served):
+    """Every header and cell of the photometry table whole (no "149.90…"), RA/Dec to the catalogue's 6 decimals."""
+    tab = served["tab"]
+    phot = FrameData(0, served["frames"][0].result).phot
+    table = tab.locator(".rpf-photometry-view .tabulator").first
+    _until(lambda: table.locator('.tabulator-cell[tabulator-field="ra"]').count() > 0, timeout=60, what="rows")
+    cut = table.locator(".tabulator-col-title, .tabulator-cell").evaluate_all(CUT_TEXT)
+    assert cut == [], cut
+    shown = table.locator('.tabulator-cell[tabulator-field="ra"]').all_inner_texts()
+    ids = [int(t) for t in table.locator('.tabulator-cell[tabulator-field="id"]').all_inner_texts()]
+    truth = phot.set_index("id").loc[ids, "ra"].to_numpy()
+    assert all(len(t.split(".")[1]) == 6 for t in shown), shown
+    assert np.allclose([float(t) for t in shown], truth, atol=5.1e-7, rtol=0), (shown, truth)
 
 
 def test_table_row_click_highlights_the_star_everywhere(served):

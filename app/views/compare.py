@@ -12,6 +12,7 @@ import param
 from bokeh.models.widgets.tables import NumberFormatter
 
 from app.models.session import Session
+from app.views.style import HOVER_CSS
 
 __all__ = ["CompareView"]
 
@@ -75,7 +76,7 @@ class CompareView(pn.viewable.Viewer):
         table = pn.widgets.Tabulator(frames, disabled=True, show_index=False, height=160, layout="fit_columns",
                                      titles={name: title for name, title, *_ in COLUMNS}, formatters=formatters,
                                      widths={name: width for name, *_, width in COLUMNS},
-                                     configuration={"columnDefaults": {"headerSort": False}},
+                                     configuration={"columnDefaults": {"headerSort": False}}, stylesheets=[HOVER_CSS],
                                      sizing_mode="stretch_width", name="compare-frames")  # fmt: skip
         stars = comparison.stars.to_pandas()
         scatter = hv.Points(stars, kdims=["mag_a", "mag_diff"], vdims=["frame", "mag_diff_sigma"]).opts(

@@ -12,6 +12,7 @@ import param
 from bokeh.models.widgets.tables import NumberFormatter
 
 from app.models.session import Session
+from app.views.style import HOVER_CSS
 
 __all__ = ["FramesTable"]
 
@@ -67,7 +68,7 @@ class FramesTable(pn.viewable.Viewer):
             text_align={"reused": "left"},  # like the other numbers, not flush against the next column
             frozen_columns=["frame"],
             configuration={"columnDefaults": {"headerSort": False, "tooltip": True}},
-            stylesheets=[HEADER_CSS],
+            stylesheets=[HOVER_CSS, HEADER_CSS],
             height=210,
             sizing_mode="stretch_width",
             name="frames-table",

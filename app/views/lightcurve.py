@@ -20,6 +20,7 @@ import panel as pn
 import param
 
 from app.models.lightcurve import LightCurveModel
+from app.views.style import HOVER_CSS
 
 __all__ = ["LightCurveView"]
 
@@ -59,6 +60,7 @@ class LightCurveView(pn.viewable.Viewer):
         self.message = pn.pane.Markdown("", name="lightcurve-message", sizing_mode="stretch_width")
         self.comparisons = pn.widgets.Tabulator(pd.DataFrame(columns=list(COMPARISON_COLUMNS)), disabled=True,
                                                 show_index=False, height=200, sizing_mode="stretch_width",
+                                                stylesheets=[HOVER_CSS],
                                                 )  # fmt: skip
         self.stars_stream: hv.streams.Selection1D | None = None
         self._stars = pd.DataFrame()

@@ -22,6 +22,7 @@ import panel as pn
 import param
 
 from app.models.night import NightModel
+from app.views.style import HOVER_CSS
 
 __all__ = ["NightView", "PLOTS"]
 
@@ -77,6 +78,7 @@ class NightView(pn.viewable.Viewer):
             self._table_value(), disabled=True, selectable=True, show_index=False, height=260,
             sizing_mode="stretch_width", layout="fit_data_table",
             configuration={"columnDefaults": {"tooltip": True}},
+            stylesheets=[HOVER_CSS],
         )  # fmt: skip
         self.table.param.watch(self._table_selected, "selection")
         self.flagged = pn.pane.Markdown(self._flagged_text(), sizing_mode="stretch_width", name="night-flagged")
