@@ -13,6 +13,7 @@ from typing import NoReturn
 
 from rpf import __version__
 from rpf.config import PipelineConfig, load_config, option_type
+from rpf.config.sky import SERVICES
 from rpf.errors import ConfigError, RPFError
 from rpf.pipeline.request import RunRequest, apply_run_options, build_request
 
@@ -52,6 +53,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                         help="reference time of the report (ISO UTC date or MJD)")
     follow.add_argument("--limit-sigma", type=option_type("transients", "limit_sigma"), metavar="N",
                         help="significance of the upper limits (default 3)")
+
+
+CATALOG_SERVICES = ("gaia_dr3", *SERVICES)
+"""What ``rpf catalog fetch --services`` takes: the reference and the labelling services."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,12 +101,41 @@ def build_parser() -> argparse.ArgumentParser:
     cfg = sub.add_parser("config", help="print or write the default configuration")
     cfg.add_argument("--write", type=Path, metavar="FILE", help="write it here (.toml, .yaml or .json)")
 
-    try:
-        from rpf.catalogs.cli import add_catalog_subparser
-    except ImportError:
-        pass
-    else:
-        add_catalog_subparser(sub)
+    _add_catalog_parser(sub)
+    return parser
+
+
+def _add_catalog_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``catalog`` command (with ``fetch``, ``list``, ``import``, ``clear``) to ``subparsers``."""
+    parser = subparsers.add_parser("catalog", help="manage the catalogue cache (fetch, list, import, clear)")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="pipeline parameters (TOML, YAML or JSON)")
+    parser.add_argument("--cache-dir", metavar="DIR", help="cache folder (default: catalogs.cache_dir)")
+    actions = parser.add_subparsers(dest="catalog_command", required=True)
+
+    fetch = actions.add_parser("fetch", help="fetch a field from the services into the cache")
+    fetch.add_argument("--ra", type=option_type("astrometry", "ra"), required=True,
+                       help="field centre RA (degrees, or hours as h:m:s)")
+    fetch.add_argument("--dec", type=option_type("astrometry", "dec"), required=True,
+                       help="field centre Dec (degrees or d:m:s)")
+    fetch.add_argument("--radius", type=float, required=True, help="field radius (deg)")
+    fetch.add_argument("--mjd", type=float, help="observation epoch (needed by skybot and colibri)")
+    fetch.add_argument(
+        "--services", default="gaia_dr3,simbad,vsx,milliquas",
+        help=f"comma-separated, among {','.join(CATALOG_SERVICES)} (default: %(default)s)",
+    )
+
+    actions.add_parser("list", help="list the cached cones")
+
+    imp = actions.add_parser("import", help="import a reference catalogue file as the Gaia DR3 cone it covers")
+    imp.add_argument("file", type=Path, help="CSV, ECSV, FITS, VOTable or Parquet with Gaia DR3 column names")
+    imp.add_argument("--ra", type=option_type("astrometry", "ra"),
+                     help="cone centre RA (degrees or h:m:s; default: the file's centre)")
+    imp.add_argument("--dec", type=option_type("astrometry", "dec"), help="cone centre Dec (degrees or d:m:s)")
+    imp.add_argument("--radius", type=float, help="cone radius (deg; default: just covers the file)")
+
+    clear = actions.add_parser("clear", help="delete cached cones")
+    clear.add_argument("--service", help="only this service")
+    clear.add_argument("--older-than", type=float, metavar="DAYS", help="only entries older than this")
     return parser
 
 

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 from astropy.table import Table
 from catalog_services import FIELD_DEC, FIELD_RA, serve_all
 
 from rpf.catalogs import CatalogCache, get_reference
-from rpf.catalogs.cli import add_catalog_subparser, run_catalog_command
+from rpf.catalogs.cli import run_catalog_command
+from rpf.catalogs.query import PROVIDERS
+from rpf.cli import CATALOG_SERVICES, build_parser
 from rpf.config import CatalogConfig
 
 
 def _run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="rpf")
-    add_catalog_subparser(parser.add_subparsers(dest="command"))
-    return run_catalog_command(parser.parse_args(argv))
+    return run_catalog_command(build_parser().parse_args(argv))
+
+
+def test_services_named_in_the_help_are_the_providers():
+    assert sorted(CATALOG_SERVICES) == sorted(PROVIDERS)
 
 
 def test_fetch_list_clear(httpserver, tmp_path, capsys, monkeypatch):

@@ -75,6 +75,18 @@ def test_options_become_the_run_request(tmp_path):
     assert plain.config == PipelineConfig()
 
 
+def test_help_does_not_load_the_pipeline():
+    """``rpf --help``, ``rpf config`` and argument errors answer at once: the parser imports no pipeline code."""
+    probe = "import sys; from rpf.cli import build_parser; build_parser(); print(sorted(set(sys.modules) & {MODULES}))"
+    heavy = {"rpf.catalogs", "rpf.pipeline.runner", "astropy.table", "matplotlib", "distributed", "scipy"}
+    done = subprocess.run([sys.executable, "-c", probe.replace("{MODULES}", repr(heavy))],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert done.stdout.strip() == "[]", done.stdout
+    help_text = subprocess.run([sys.executable, "-m", "rpf.cli", "catalog", "fetch", "--help"],
+                               capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "gaia_dr3,simbad" in help_text and "--radius" in help_text
+
+
 def test_bad_configuration_and_missing_calibration_exit_2(tmp_path):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[detection]\nthreshold_sigma = -1\n")

@@ -1,7 +1,7 @@
 """``rpf catalog``: pre-fetch a field into the cache, list, import a file, clear.
 
-The lead wires it into ``rpf/cli.py`` with :func:`add_catalog_subparser` and
-dispatches to :func:`run_catalog_command`.
+``rpf/cli.py`` defines the command's arguments (so that ``rpf --help`` does not
+import the catalogue layer) and dispatches to :func:`run_catalog_command`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import argparse
 import dataclasses
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -19,45 +18,11 @@ from rpf.catalogs.cache import CatalogCache
 from rpf.catalogs.gaia import GaiaDR3, reference_columns
 from rpf.catalogs.local import read_catalog_file
 from rpf.catalogs.query import PROVIDERS, open_cache, query_service
-from rpf.config import CatalogConfig, load_config, option_type
+from rpf.config import CatalogConfig, load_config
 from rpf.errors import CatalogError, RPFError
 from rpf.skymatch import unit_vectors
 
-__all__ = ["add_catalog_subparser", "run_catalog_command"]
-
-
-def add_catalog_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the ``catalog`` command (with ``fetch``, ``list``, ``import``, ``clear``) to ``subparsers``."""
-    parser = subparsers.add_parser("catalog", help="manage the catalogue cache (fetch, list, import, clear)")
-    parser.add_argument("--config", type=Path, metavar="FILE", help="pipeline parameters (TOML, YAML or JSON)")
-    parser.add_argument("--cache-dir", metavar="DIR", help="cache folder (default: catalogs.cache_dir)")
-    actions = parser.add_subparsers(dest="catalog_command", required=True)
-
-    fetch = actions.add_parser("fetch", help="fetch a field from the services into the cache")
-    fetch.add_argument("--ra", type=option_type("astrometry", "ra"), required=True,
-                       help="field centre RA (degrees, or hours as h:m:s)")
-    fetch.add_argument("--dec", type=option_type("astrometry", "dec"), required=True,
-                       help="field centre Dec (degrees or d:m:s)")
-    fetch.add_argument("--radius", type=float, required=True, help="field radius (deg)")
-    fetch.add_argument("--mjd", type=float, help="observation epoch (needed by skybot and colibri)")
-    fetch.add_argument(
-        "--services", default="gaia_dr3,simbad,vsx,milliquas",
-        help=f"comma-separated, among {','.join(PROVIDERS)} (default: %(default)s)",
-    )
-
-    actions.add_parser("list", help="list the cached cones")
-
-    imp = actions.add_parser("import", help="import a reference catalogue file as the Gaia DR3 cone it covers")
-    imp.add_argument("file", type=Path, help="CSV, ECSV, FITS, VOTable or Parquet with Gaia DR3 column names")
-    imp.add_argument("--ra", type=option_type("astrometry", "ra"),
-                     help="cone centre RA (degrees or h:m:s; default: the file's centre)")
-    imp.add_argument("--dec", type=option_type("astrometry", "dec"), help="cone centre Dec (degrees or d:m:s)")
-    imp.add_argument("--radius", type=float, help="cone radius (deg; default: just covers the file)")
-
-    clear = actions.add_parser("clear", help="delete cached cones")
-    clear.add_argument("--service", help="only this service")
-    clear.add_argument("--older-than", type=float, metavar="DAYS", help="only entries older than this")
-    return parser
+__all__ = ["run_catalog_command"]
 
 
 def _config(args: argparse.Namespace) -> CatalogConfig:
