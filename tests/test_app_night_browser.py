@@ -14,6 +14,7 @@ from pathlib import Path
 import aavso_spec
 import numpy as np
 import pytest
+from browser_checks import CUT_TEXT
 from night_browser import CHROMIUM, DRAWN, PLOT_GEOMETRY, RING_COUNT, TITLES, assert_quality_drawn, serve, until
 
 pytest.importorskip("playwright")
@@ -104,6 +105,10 @@ def test_night_view_fills_while_frames_finish(page_and_app):
     # one table row per frame in the page, the defects listed with their reasons
     until(lambda: page.locator(".tabulator-row").filter(has_text="night_0").count() >= n, timeout=20,
           what="a table row per frame")  # fmt: skip
+    table = page.locator(".tabulator", has=page.locator('.tabulator-cell[tabulator-field="zp_residual"]'))
+    assert table.locator(".tabulator-col-title").evaluate_all(CUT_TEXT) == []  # every header whole
+    zero_points = [z for z in table.locator('.tabulator-cell[tabulator-field="zero_point"]').all_inner_texts() if z]
+    assert zero_points and all(len(z.split(".")[1]) == 3 for z in zero_points), zero_points  # mag to 0.001
     items = page.locator("li").filter(has_text=".fits (")
     flagged = [items.nth(k).inner_text() for k in range(items.count())]
     assert len(flagged) == len(demo.defects), flagged

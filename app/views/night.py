@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models.widgets.tables import NumberFormatter
 
 from app.models.night import NightModel
 from app.views.style import HOVER_CSS
@@ -37,8 +38,24 @@ PLOTS = (
 )
 """The quality plots: one point per frame."""
 
-TABLE_COLUMNS = ("frame", "status", "flags", "reasons", "airmass", "zero_point", "zp_residual", "fwhm_arcsec",
-                 "background_level", "n_sources", "limiting_mag", "wcs_rms_arcsec")  # fmt: skip
+TABLE_COLUMNS = (
+    ("frame", "Frame", None, 140, "the science frame (stays in view when the table scrolls sideways)"),
+    ("status", "Status", None, None, "ok or failed"),
+    ("flags", "Flags", None, 140, "why the frame is flagged (codes; 'Reasons' says it in words)"),
+    ("airmass", "Airmass", "0.00", None, "airmass at mid-exposure"),
+    ("zero_point", "ZP", "0.000", None, "zero point (mag)"),
+    ("zp_residual", "ZP − fit", "0.000", None,
+     "the zero point minus the night's extinction line (or, without one, its median), mag"),
+    ("fwhm_arcsec", 'FWHM (")', "0.00", None, "the stars' full width at half maximum, arcseconds"),
+    ("background_level", "Sky (ADU)", "0.0", None, "median sky background, ADU"),
+    ("n_sources", "Sources", "0", None, "sources measured"),
+    ("limiting_mag", "Lim. mag", "0.00", None, "5-sigma limiting magnitude of a point source"),
+    ("wcs_rms_arcsec", 'WCS rms (")', "0.000", None, "scatter of the astrometric fit, arcseconds"),
+    ("reasons", "Reasons", None, 320, "why the frame is flagged, in words; hover a cell for all of it"),
+)
+"""The frames table's columns: name, header, number format, width in px (None: as wide as the header
+with its sort arrow, or the numbers) and the header's tooltip.  Numbers come first and the reasons
+last, beside the frozen frame name when scrolled to."""
 OK_COLOR, OUTLIER_COLOR, OTHER_COLOR = "#1f77b4", "#d62728", "#f2a7a7"
 """Points: a good frame, an outlier in the plotted quantity, a frame flagged for another reason."""
 HOVER = ["frame", "flags", "reasons"]
@@ -76,7 +93,13 @@ class NightView(pn.viewable.Viewer):
         self.plots = {spec[0]: self._plot(spec) for spec in PLOTS}
         self.table = pn.widgets.Tabulator(
             self._table_value(), disabled=True, selectable=True, show_index=False, height=260,
-            sizing_mode="stretch_width", layout="fit_data_table",
+            sizing_mode="stretch_width", layout="fit_data",
+            titles={name: title for name, title, *_ in TABLE_COLUMNS},
+            header_tooltips={name: tip for name, *_, tip in TABLE_COLUMNS},
+            widths={name: width for name, _, _, width, _ in TABLE_COLUMNS if width},
+            formatters={name: NumberFormatter(format=fmt, nan_format="", null_format="", text_align="right")
+                        for name, _, fmt, *_ in TABLE_COLUMNS if fmt},
+            frozen_columns=["frame"],
             configuration={"columnDefaults": {"tooltip": True}},
             stylesheets=[HOVER_CSS],
         )  # fmt: skip
@@ -165,7 +188,7 @@ class NightView(pn.viewable.Viewer):
 
     def _table_value(self) -> pd.DataFrame:
         data = self.night.quality
-        return data[["index", *TABLE_COLUMNS]].reset_index(drop=True)
+        return data[["index", *(name for name, *_ in TABLE_COLUMNS)]].reset_index(drop=True)
 
     def _table_selected(self, event: param.parameterized.Event) -> None:
         value = self.table.value
