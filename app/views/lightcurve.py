@@ -18,13 +18,29 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models.widgets.tables import NumberFormatter
 
 from app.models.lightcurve import LightCurveModel
 from app.views.style import HOVER_CSS
 
 __all__ = ["LightCurveView"]
 
-COMPARISON_COLUMNS = ("star_id", "role", "label", "mag", "color", "n_frames", "rms", "median_err", "chi2_dof")
+COMPARISON_COLUMNS = (
+    ("star_id", "Star", None, "the star's number in the night's star list"),
+    ("role", "Role", None, "comparison (in the ensemble) or check star"),
+    ("label", "Name", None, "the reference catalogue's identifier"),
+    ("mag", "Mag", "0.000", "median calibrated magnitude"),
+    ("color", "BP−RP", "0.00", "Gaia BP−RP colour"),
+    ("n_frames", "Frames", "0", "frames in which the star was measured"),
+    ("rms", "rms", "0.0000", "scatter about its mean against the ensemble without it (mag)"),
+    ("median_err", "Median σ", "0.0000", "median photometric error (mag)"),
+    ("chi2_dof", "χ²/dof", "0.00", "reduced χ² about its mean: about 1 when the scatter is the errors'"),
+)
+"""The comparison table's columns: name, header, number format and the header's tooltip."""
+
+
+def _no_stars() -> pd.DataFrame:
+    return pd.DataFrame(columns=[name for name, *_ in COMPARISON_COLUMNS])
 
 
 def _hours(mjd: pd.Series, start: float) -> pd.Series:
@@ -58,10 +74,14 @@ class LightCurveView(pn.viewable.Viewer):
                                              label="Download AAVSO", color="success", disabled=True,
                                              width=170, align="end")  # fmt: skip
         self.message = pn.pane.Markdown("", name="lightcurve-message", sizing_mode="stretch_width")
-        self.comparisons = pn.widgets.Tabulator(pd.DataFrame(columns=list(COMPARISON_COLUMNS)), disabled=True,
-                                                show_index=False, height=200, sizing_mode="stretch_width",
-                                                stylesheets=[HOVER_CSS],
-                                                )  # fmt: skip
+        self.comparisons = pn.widgets.Tabulator(
+            _no_stars(), disabled=True, show_index=False, height=200, sizing_mode="stretch_width",
+            titles={name: title for name, title, *_ in COMPARISON_COLUMNS},
+            header_tooltips={name: tip for name, *_, tip in COMPARISON_COLUMNS},
+            formatters={name: NumberFormatter(format=fmt, nan_format="", null_format="", text_align="right")
+                        for name, _, fmt, _ in COMPARISON_COLUMNS if fmt},
+            stylesheets=[HOVER_CSS],
+        )  # fmt: skip
         self.stars_stream: hv.streams.Selection1D | None = None
         self._stars = pd.DataFrame()
         self.stars_plot = self._stars_plot()
@@ -162,9 +182,9 @@ class LightCurveView(pn.viewable.Viewer):
         curve = model.curve
         table = model.comparison_table()
         if len(table):
-            self.comparisons.value = table[[c for c in COMPARISON_COLUMNS if c in table.columns]].round(4)
+            self.comparisons.value = table[[name for name, *_ in COMPARISON_COLUMNS if name in table.columns]]
         else:
-            self.comparisons.value = pd.DataFrame(columns=list(COMPARISON_COLUMNS))
+            self.comparisons.value = _no_stars()
         self.csv.disabled = curve is None
         self.aavso.disabled = curve is None or not model.obscode.strip()
         if curve is not None:
