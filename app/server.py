@@ -12,7 +12,7 @@ import panel as pn
 from app.cluster import shared_cluster
 from app.comms import guard_comm_messages
 from app.models.session import Session
-from app.options import ServeOptions
+from app.options import ServeOptions, default_accounts_file
 from app.views.layout import Dashboard
 from rpf.config import load_config
 from rpf.errors import RPFError
@@ -79,6 +79,7 @@ def options_from_args(args: argparse.Namespace) -> ServeOptions:
         max_upload_mb=args.max_upload_mb,
         demo_frames=args.demo_frames,
         demo_size=args.demo_size,
+        accounts_file=Path(args.accounts) if args.accounts else default_accounts_file(),
         **extra,
     )
 

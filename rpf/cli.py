@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo-frames", type=int, default=4, metavar="N", help="frames of 'load demo frames'")
     serve.add_argument("--demo-size", type=int, default=1024, metavar="PX", help="size of the demo frames")
     serve.add_argument("--online", action="store_true", help="query online catalogues (default: offline)")
+    serve.add_argument("--accounts", metavar="FILE",
+                       help="accounts and their saved settings, SQLite (default: ~/.local/share/rpf/accounts.sqlite)")
     serve.add_argument("--show", action="store_true", help="open a browser tab")
 
     cfg = sub.add_parser("config", help="print or write the default configuration")

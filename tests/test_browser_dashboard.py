@@ -71,7 +71,8 @@ def server(tmp_path_factory, night):
     port = _free_port()
     data = folder / "data"
     command = [sys.executable, "-m", "rpf.cli", "serve", "--port", str(port), "--config", str(config),
-               "--data-dir", str(data), "--max-upload-mb", "1", "--demo-frames", "2", "--demo-size", "256"]  # fmt: skip
+               "--data-dir", str(data), "--max-upload-mb", "1", "--demo-frames", "2", "--demo-size", "256",
+               "--accounts", str(folder / "accounts.sqlite")]  # fmt: skip
     log = (folder / "serve.log").open("w")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
     url = f"http://127.0.0.1:{port}"
@@ -218,6 +219,8 @@ def test_upload_run_live_rows_and_downloads(browser, server, night, tmp_path):
     page.wait_for_selector("text=Finished: 3/3 frame(s).")
     _shot(page, "run", tmp_path)
     _frozen_cells_hide_what_scrolls_under(page)
+    phot = page.locator(".tabulator", has=page.locator('.tabulator-col[tabulator-field="mag_inst"]'))
+    assert phot.locator(".tabulator-col-title").evaluate_all(CUT_TEXT) == []  # whole in the served theme too
 
     page.locator(".bk-tab", has_text="Products").first.click()
     frame_zip = _download(page, "Frame ZIP")
@@ -300,6 +303,47 @@ def test_rerun_two_frames_with_a_changed_parameter(browser, server, tmp_path):
     assert all(len(z.split(".")[1]) == 4 and abs(float(z) - 23.0) < 0.05 for z in zero_points), zero_points
     box, last = table.bounding_box(), table.locator(".tabulator-col").last.bounding_box()
     assert last["x"] + last["width"] <= box["x"] + box["width"] + 1  # every column inside the table
+    page.context.close()
+
+
+def _account(page, name, password, button):
+    page.get_by_placeholder("account name").fill(name)
+    page.get_by_placeholder("8 characters or more").fill(password)
+    page.get_by_role("button", name=button, exact=True).click()
+
+
+def _clip_sigma(page):
+    page.locator(".bk-tab", has_text="Settings").first.click()
+    field = page.locator(".bk-input-group", has_text="clip_sigma").locator("input:visible")
+    if not field.count():
+        page.get_by_text("zeropoint", exact=True).click()  # open the section's card (a second click closes it)
+    return field.first
+
+
+def test_account_settings_saved_in_one_session_come_back_in_another(browser, server, tmp_path):
+    """Register, change a setting, save, sign out; a new tab signs in and finds the setting again."""
+    page = _open(browser, server)
+    _account(page, "vega_obs", "correct horse", "Register")
+    page.get_by_text("Signed in as").wait_for()
+    field = _clip_sigma(page)
+    default = field.input_value()
+    field.fill("2.7")
+    field.press("Enter")
+    page.get_by_role("button", name="Save my settings").click()
+    page.get_by_text("your settings are saved").wait_for()
+    _shot(page, "account", tmp_path)
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_text("signed out").wait_for()
+    assert page.get_by_placeholder("8 characters or more").input_value() == ""  # the password is not kept
+    page.context.close()
+
+    page = _open(browser, server)  # a new session starts from the server's settings
+    assert _clip_sigma(page).input_value() == default != "2.7"
+    _account(page, "vega_obs", "not my password", "Sign in")
+    page.get_by_text("wrong name or password").wait_for()
+    _account(page, "vega_obs", "correct horse", "Sign in")
+    page.get_by_text("your settings restored").wait_for()
+    assert _clip_sigma(page).input_value() == "2.7"
     page.context.close()
 
 

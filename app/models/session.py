@@ -10,6 +10,7 @@ from typing import Any
 
 import param
 
+from app.models.accounts import Account, AccountStore
 from app.models.inputs import Inputs
 from app.models.pointing import Pointing
 from app.models.run import NO_FRAMES, RunController
@@ -39,6 +40,7 @@ class Session(param.Parameterized):
     pointing = param.ClassSelector(class_=Pointing, doc="Manual pointing and observatory (into the settings).")
     run = param.ClassSelector(class_=RunController, doc="The current run.")
     selection = param.ClassSelector(class_=Selection, doc="The frame and stars on screen.")
+    account = param.ClassSelector(class_=Account, doc="Who is signed in; their saved settings.")
     folder = param.String(default="", doc="This session's uploads and products.")
     shown = param.Parameter(default=None, doc="FrameData of the selected frame, once it finished (else None).")
 
@@ -55,6 +57,7 @@ class Session(param.Parameterized):
         super().__init__(
             options=options, inputs=inputs, settings=settings, pointing=Pointing(settings=settings), run=run,
             selection=Selection(), folder=str(folder), **params,
+            account=Account(store=AccountStore(options.accounts_file), settings=settings),
         )  # fmt: skip
         self.run.param.watch(self._frame_finished, "last_finished")
         self.run.param.watch(self._new_run, "frames")

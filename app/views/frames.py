@@ -12,7 +12,7 @@ import param
 from bokeh.models.widgets.tables import NumberFormatter
 
 from app.models.session import Session
-from app.views.style import HOVER_CSS
+from app.views.style import HEADER_CSS, HOVER_CSS
 
 __all__ = ["FramesTable"]
 
@@ -35,9 +35,6 @@ COLUMNS = (
 header's tooltip.  With headers in 13 px type and no sort arrows every header is whole and all but
 the message fit at 1,400 px; the frame's name is frozen on the left, so the message is read beside
 it when scrolled to."""
-
-HEADER_CSS = ".tabulator-col-title { font-size: 13px; }"
-
 
 def _number(pattern: str) -> NumberFormatter:
     """Numbers with a fixed precision; blank until the frame has them (no "NaN")."""

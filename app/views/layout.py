@@ -9,6 +9,7 @@ import param
 
 from app.comms import UPDATE_LOCK
 from app.models.session import Session
+from app.views.account import AccountPanel
 from app.views.compare import CompareView
 from app.views.diagnostics import MagErrorPlot, ZeroPointPlot
 from app.views.frames import FramesTable
@@ -39,6 +40,7 @@ class Dashboard(pn.viewable.Viewer):
         session = self.session
         self.inputs = InputsPanel(session=session)
         self.controls = RunControls(session=session)
+        self.account = AccountPanel(session=session)
         self.frames = FramesTable(session=session)
         self.image = ImageView(session=session)
         self.phot = PhotTable(session=session)
@@ -84,8 +86,8 @@ class Dashboard(pn.viewable.Viewer):
 
     def sidebar(self) -> list[pn.viewable.Viewable]:
         """Return what goes in the template's sidebar."""
-        return [pn.pane.Markdown("### Frames"), self.inputs, pn.layout.Divider(), pn.pane.Markdown("### Run"),
-                self.controls]  # fmt: skip
+        return [pn.pane.Markdown("### Account"), self.account, pn.layout.Divider(), pn.pane.Markdown("### Frames"),
+                self.inputs, pn.layout.Divider(), pn.pane.Markdown("### Run"), self.controls]  # fmt: skip
 
     def run_page(self) -> pn.viewable.Viewable:
         """Build the live run view (frames, image, diagnostics, photometry)."""

@@ -9,7 +9,7 @@ from bokeh.models.widgets.tables import NumberFormatter
 
 from app.models.frame_data import PHOT_VIEW_COLUMNS
 from app.models.session import Session
-from app.views.style import HOVER_CSS
+from app.views.style import HEADER_CSS, HOVER_CSS
 
 __all__ = ["PhotTable"]
 
@@ -23,7 +23,7 @@ COLUMNS = (
     ("mag_err", "σ mag", 3, 84, "1-sigma error of the magnitude, calibration included"),
     ("snr", "S/N", 1, 70, "signal-to-noise ratio"),
     ("flags", "Flags", None, 80, "source flag bits (docs/flags.md); 0 is clean"),
-    ("mag_inst", "Inst. mag", 3, 104, "instrumental magnitude, -2.5 log10(counts)"),
+    ("mag_inst", "Inst. mag", 3, 112, "instrumental magnitude, -2.5 log10(counts)"),
     ("cat_mag", "Ref. mag", 3, 100, "reference catalogue magnitude of the matched star"),
     ("simbad_id", "SIMBAD", None, 150, "SIMBAD main identifier"),
     ("simbad_otype", "Type", None, 70, "SIMBAD object type"),
@@ -71,7 +71,7 @@ class PhotTable(pn.viewable.Viewer):
             pagination="remote",
             page_size=12,
             header_filters=True,
-            stylesheets=[HOVER_CSS],
+            stylesheets=[HOVER_CSS, HEADER_CSS],
             sizing_mode="stretch_width",
         )
         self.table.param.watch(self._picked, "selection")
