@@ -90,15 +90,17 @@ class AccountStore:
                  clock: Callable[[], float] = time.time) -> None:  # fmt: skip
         self.path = Path(path).expanduser()
         self.max_failures, self.lockout_s, self.clock = max_failures, lockout_s, clock
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new folder: the server's user only
         with self._db() as db:
-            db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
         self.path.chmod(0o600)
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        """One connection per operation, committed or rolled back: sessions on other threads share the file."""
+        """One connection per operation, committed or rolled back: sessions on other threads share the file.
+
+        The default rollback journal (not WAL), so no lasting side file holds hashes with looser permissions.
+        """
         db = sqlite3.connect(self.path, timeout=10.0)
         try:
             with db:
@@ -198,24 +200,31 @@ class Account(param.Parameterized):
         super().__init__(**params)
         self.store, self.settings = store, settings
 
-    def register(self, name: str, password: str) -> bool:
-        """Create an account and sign in to it; return whether it worked (``message`` says why not)."""
+    def _user(self, call: Callable[[str, str], User], name: str, password: str) -> User | None:
+        """Return the user ``call`` (register or sign in) gives, or None with its refusal as the message."""
         try:
-            user = self.store.register(name, password)
+            return call(name, password)
         except AccountError as exc:
             self.message = str(exc)
-            return False
-        self.param.update(user=user, saved_at=None, message=f"account {user.name!r} created; you are signed in")
-        return True
+            return None
+
+    def register(self, name: str, password: str) -> bool:
+        """Create an account and sign in to it; return whether it worked (``message`` says why not)."""
+        user = self._user(self.store.register, name, password)
+        if user is not None:
+            self.param.update(user=user, saved_at=None, message=f"account {user.name!r} created; you are signed in")
+        return user is not None
 
     def sign_in(self, name: str, password: str) -> bool:
         """Sign in; the user's saved settings, if any, become the settings of the next run."""
-        try:
-            user = self.store.sign_in(name, password)
-            saved = self.store.saved_settings(user)
-        except AccountError as exc:
-            self.message = str(exc)
+        user = self._user(self.store.sign_in, name, password)
+        if user is None:
             return False
+        try:
+            saved = self.store.saved_settings(user)
+        except AccountError as exc:  # signed in all the same, with the settings on screen
+            self.param.update(user=user, saved_at=None, message=f"signed in as {user.name}; {exc}")
+            return True
         if saved is None:
             self.param.update(user=user, saved_at=None, message=f"signed in as {user.name}; no saved settings yet")
             return True
