@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import panel as pn
 import param
@@ -43,7 +44,7 @@ class AccountPanel(pn.viewable.Viewer):
         self.session.account.param.watch(self._show, ["user", "message", "saved_at"])
         self._show()
 
-    def _enter(self, action) -> None:
+    def _enter(self, action: Callable[[str, str], bool]) -> None:
         """Sign in or register with the typed name and password; the password box is emptied either way."""
         password = self.password.value_input or self.password.value
         self.password.param.update(value="", value_input="")
@@ -54,7 +55,7 @@ class AccountPanel(pn.viewable.Viewer):
         signed_in = account.user is not None
         self.signed_in.visible, self.signed_out.visible = signed_in, not signed_in
         if signed_in:
-            saved = (dt.datetime.fromtimestamp(account.saved_at).strftime("%Y-%m-%d %H:%M")
+            saved = (dt.datetime.fromtimestamp(account.saved_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
                      if account.saved_at is not None else "never")  # fmt: skip
             self.who.object = f"Signed in as **{account.user.name}** · settings saved: {saved}"
         self.message.object = account.message
