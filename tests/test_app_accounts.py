@@ -109,6 +109,21 @@ def test_saved_settings_come_back_at_sign_in_in_another_session(tmp_path):
         session.close()
 
 
+def test_change_password_needs_the_current_one(store, tmp_path):
+    user = store.register("vega_obs", "correct horse")
+    account = Account(store=store, settings=Settings(PipelineConfig()))
+    assert not account.change_password("a", "new passphrase") and "sign in" in account.message
+    assert account.sign_in("vega_obs", "correct horse")
+    assert not account.change_password("wrong", "new passphrase") and account.message == WRONG
+    assert not account.change_password("correct horse", "short") and "8 to 256" in account.message
+    assert account.change_password("correct horse", "new passphrase")
+    with pytest.raises(AccountError, match=WRONG):
+        store.sign_in("vega_obs", "correct horse")
+    assert store.sign_in("vega_obs", "new passphrase") == user
+    with sqlite3.connect(store.path) as db:
+        assert db.execute("SELECT COUNT(*) FROM failed_sign_ins").fetchone()[0] == 0  # cleared by the success
+
+
 def test_users_see_only_their_own_settings(store):
     one, two = store.register("one_obs", "password one"), store.register("two_obs", "password two")
     store.save_settings(one, PipelineConfig().replace(detection={"threshold_sigma": 7.0}))

@@ -321,7 +321,7 @@ def _clip_sigma(page):
 
 
 def test_account_settings_saved_in_one_session_come_back_in_another(browser, server, tmp_path):
-    """Register, change a setting, save, sign out; a new tab signs in and finds the setting again."""
+    """Register, change a setting, save, change the password, sign out; a new tab signs in and finds the setting."""
     page = _open(browser, server)
     _account(page, "vega_obs", "correct horse", "Register")
     page.get_by_text("Signed in as").wait_for()
@@ -332,6 +332,11 @@ def test_account_settings_saved_in_one_session_come_back_in_another(browser, ser
     page.get_by_role("button", name="Save my settings").click()
     page.get_by_text("your settings are saved").wait_for()
     _shot(page, "account", tmp_path)
+    page.locator(".card-header", has_text="Password").first.click()  # the card opens
+    page.get_by_label("Current password").fill("correct horse")
+    page.get_by_label("New password").fill("battery staple")
+    page.get_by_role("button", name="Change password").click()
+    page.get_by_text("your password is changed").wait_for()
     page.get_by_role("button", name="Sign out").click()
     page.get_by_text("signed out").wait_for()
     assert page.get_by_placeholder("8 characters or more").input_value() == ""  # the password is not kept
@@ -339,9 +344,9 @@ def test_account_settings_saved_in_one_session_come_back_in_another(browser, ser
 
     page = _open(browser, server)  # a new session starts from the server's settings
     assert _clip_sigma(page).input_value() == default != "2.7"
-    _account(page, "vega_obs", "not my password", "Sign in")
+    _account(page, "vega_obs", "correct horse", "Sign in")  # the password before the change
     page.get_by_text("wrong name or password").wait_for()
-    _account(page, "vega_obs", "correct horse", "Sign in")
+    _account(page, "vega_obs", "battery staple", "Sign in")
     page.get_by_text("your settings restored").wait_for()
     assert _clip_sigma(page).input_value() == "2.7"
     page.context.close()

@@ -121,8 +121,7 @@ class AccountStore:
         name = name.strip()
         if not NAME_RULE.fullmatch(name):
             raise AccountError("a name is 3 to 32 letters, digits, '_', '.' or '-', starting with a letter or digit")
-        if not PASSWORD_LENGTH[0] <= len(password) <= PASSWORD_LENGTH[1]:
-            raise AccountError(f"a password is {PASSWORD_LENGTH[0]} to {PASSWORD_LENGTH[1]} characters")
+        self._check_password(password)
         salt = secrets.token_bytes(16)
         try:
             with self._db() as db:
@@ -159,6 +158,25 @@ class AccountStore:
         with self._db() as db:
             db.execute("DELETE FROM failed_sign_ins WHERE name = ?", (name,))
         return User(int(row[0]), str(row[1]))
+
+    def change_password(self, user: User, old: str, new: str) -> None:
+        """Replace the user's password, given the current one (counted like a sign-in when wrong).
+
+        Raises
+        ------
+        AccountError
+            The current password is wrong, the name is locked, or the new password breaks the rules.
+        """
+        self._check_password(new)
+        self.sign_in(user.name, old)
+        salt = secrets.token_bytes(16)
+        with self._db() as db:
+            db.execute("UPDATE users SET salt = ?, password_hash = ? WHERE id = ?", (salt, _hash(new, salt), user.id))
+
+    @staticmethod
+    def _check_password(password: str) -> None:
+        if not PASSWORD_LENGTH[0] <= len(password) <= PASSWORD_LENGTH[1]:
+            raise AccountError(f"a password is {PASSWORD_LENGTH[0]} to {PASSWORD_LENGTH[1]} characters")
 
     # ---- saved settings ------------------------------------------------------------------------------------
 
@@ -230,6 +248,19 @@ class Account(param.Parameterized):
             return True
         self.settings.update_from(saved[0])
         self.param.update(user=user, saved_at=saved[1], message=f"signed in as {user.name}; your settings restored")
+        return True
+
+    def change_password(self, old: str, new: str) -> bool:
+        """Replace the signed-in user's password; return whether it worked (``message`` says why not)."""
+        if self.user is None:
+            self.message = "sign in to change your password"
+            return False
+        try:
+            self.store.change_password(self.user, old, new)
+        except AccountError as exc:
+            self.message = str(exc)
+            return False
+        self.message = "your password is changed"
         return True
 
     def sign_out(self) -> None:

@@ -30,17 +30,24 @@ class AccountPanel(pn.viewable.Viewer):
         self.restore_button = pn.widgets.Button(name="Restore my settings", button_type="light",
                                                 sizing_mode="stretch_width")  # fmt: skip
         self.sign_out_button = pn.widgets.Button(name="Sign out", button_type="light", sizing_mode="stretch_width")
+        self.old_password = pn.widgets.PasswordInput(name="Current password", sizing_mode="stretch_width")
+        self.new_password = pn.widgets.PasswordInput(name="New password", placeholder="at least 8 characters",
+                                                     sizing_mode="stretch_width")  # fmt: skip
+        self.change_button = pn.widgets.Button(name="Change password", button_type="light", sizing_mode="stretch_width")
+        self.change_box = pn.Card(self.old_password, self.new_password, self.change_button, title="Password",
+                                  collapsed=True, sizing_mode="stretch_width")  # fmt: skip
         self.who = pn.pane.Markdown("", margin=(0, 10), name="account-who")
         self.message = pn.pane.Markdown("", margin=(0, 10), name="account-message")
         self.signed_out = pn.Column(self.name_input, self.password,
                                     pn.Row(self.sign_in_button, self.register_button), sizing_mode="stretch_width")
         self.signed_in = pn.Column(self.who, pn.Row(self.save_button, self.restore_button), self.sign_out_button,
-                                   sizing_mode="stretch_width")  # fmt: skip
+                                   self.change_box, sizing_mode="stretch_width")  # fmt: skip
         self.sign_in_button.on_click(lambda _: self._enter(self.session.account.sign_in))
         self.register_button.on_click(lambda _: self._enter(self.session.account.register))
         self.save_button.on_click(lambda _: self.session.account.save())
         self.restore_button.on_click(lambda _: self.session.account.restore())
         self.sign_out_button.on_click(lambda _: self.session.account.sign_out())
+        self.change_button.on_click(self._change_password)
         self.session.account.param.watch(self._show, ["user", "message", "saved_at"])
         self._show()
 
@@ -49,6 +56,13 @@ class AccountPanel(pn.viewable.Viewer):
         password = self.password.value_input or self.password.value
         self.password.param.update(value="", value_input="")
         action(self.name_input.value_input or self.name_input.value, password)
+
+    def _change_password(self, _: object) -> None:
+        """Change the password with the two boxes' values; both are emptied either way."""
+        old, new = (box.value_input or box.value for box in (self.old_password, self.new_password))
+        for box in (self.old_password, self.new_password):
+            box.param.update(value="", value_input="")
+        self.session.account.change_password(old, new)
 
     def _show(self, *_: param.parameterized.Event) -> None:
         account = self.session.account
