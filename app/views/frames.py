@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import panel as pn
 import param
-from bokeh.models.widgets.tables import NumberFormatter
 
 from app.models.session import Session
-from app.views.style import HEADER_CSS, HOVER_CSS
+from app.views.style import HEADER_CSS, HOVER_CSS, column_options
 
 __all__ = ["FramesTable"]
 
@@ -36,10 +35,6 @@ header's tooltip.  With headers in 13 px type and no sort arrows every header is
 the message fit at 1,400 px; the frame's name is frozen on the left, so the message is read beside
 it when scrolled to."""
 
-def _number(pattern: str) -> NumberFormatter:
-    """Numbers with a fixed precision; blank until the frame has them (no "NaN")."""
-    return NumberFormatter(format=pattern, nan_format="", null_format="")
-
 
 class FramesTable(pn.viewable.Viewer):
     """Tabulator of the run's frames, updated row by row (``patch``), never redrawn per event."""
@@ -49,19 +44,16 @@ class FramesTable(pn.viewable.Viewer):
     def __init__(self, **params) -> None:
         super().__init__(**params)
         run = self.session.run
+        options = column_options(COLUMNS, align="left")
+        formatters = options.pop("formatters")
         self.table = pn.widgets.Tabulator(
             run.frames.copy(),
             show_index=False,
             layout="fit_data",
             disabled=True,
             selectable=True,
-            titles={name: title for name, title, *_ in COLUMNS},
-            header_tooltips={name: tip for name, *_, tip in COLUMNS},
-            formatters={
-                "progress": {"type": "progress", "max": run._n_stages, "legend": True},
-                **{name: _number(fmt) for name, _, fmt, *_ in COLUMNS if fmt},
-            },
-            widths={name: width for name, _, _, width, _ in COLUMNS},
+            **options,
+            formatters={"progress": {"type": "progress", "max": run._n_stages, "legend": True}, **formatters},
             text_align={"reused": "left"},  # like the other numbers, not flush against the next column
             frozen_columns=["frame"],
             configuration={"columnDefaults": {"headerSort": False, "tooltip": True}},

@@ -18,25 +18,25 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models.widgets.tables import NumberFormatter
 
 from app.models.lightcurve import LightCurveModel
-from app.views.style import HOVER_CSS
+from app.views.style import HOVER_CSS, column_options
 
 __all__ = ["LightCurveView"]
 
 COMPARISON_COLUMNS = (
-    ("star_id", "Star", None, "the star's number in the night's star list"),
-    ("role", "Role", None, "comparison (in the ensemble) or check star"),
-    ("label", "Name", None, "the reference catalogue's identifier"),
-    ("mag", "Mag", "0.000", "median calibrated magnitude"),
-    ("color", "BP−RP", "0.00", "Gaia BP−RP colour"),
-    ("n_frames", "Frames", "0", "frames in which the star was measured"),
-    ("rms", "rms", "0.0000", "scatter about its mean against the ensemble without it (mag)"),
-    ("median_err", "Median σ", "0.0000", "median photometric error (mag)"),
-    ("chi2_dof", "χ²/dof", "0.00", "reduced χ² about its mean: about 1 when the scatter is the errors'"),
+    ("star_id", "Star", None, None, "the star's number in the night's star list"),
+    ("role", "Role", None, None, "comparison (in the ensemble) or check star"),
+    ("label", "Name", None, None, "the reference catalogue's identifier"),
+    ("mag", "Mag", "0.000", None, "median calibrated magnitude"),
+    ("color", "BP−RP", "0.00", None, "Gaia BP−RP colour"),
+    ("n_frames", "Frames", "0", None, "frames in which the star was measured"),
+    ("rms", "rms", "0.0000", None, "scatter about its mean against the ensemble without it (mag)"),
+    ("median_err", "Median σ", "0.0000", None, "median photometric error (mag)"),
+    ("chi2_dof", "χ²/dof", "0.00", None, "reduced χ² about its mean: about 1 when the scatter is the errors'"),
 )
-"""The comparison table's columns: name, header, number format and the header's tooltip."""
+"""The comparison table's columns: name, header, number format, width (None: fitted) and the header's
+tooltip."""
 
 
 def _no_stars() -> pd.DataFrame:
@@ -76,10 +76,7 @@ class LightCurveView(pn.viewable.Viewer):
         self.message = pn.pane.Markdown("", name="lightcurve-message", sizing_mode="stretch_width")
         self.comparisons = pn.widgets.Tabulator(
             _no_stars(), disabled=True, show_index=False, height=200, sizing_mode="stretch_width",
-            titles={name: title for name, title, *_ in COMPARISON_COLUMNS},
-            header_tooltips={name: tip for name, *_, tip in COMPARISON_COLUMNS},
-            formatters={name: NumberFormatter(format=fmt, nan_format="", null_format="", text_align="right")
-                        for name, _, fmt, _ in COMPARISON_COLUMNS if fmt},
+            **column_options(COMPARISON_COLUMNS),
             stylesheets=[HOVER_CSS],
         )  # fmt: skip
         self.stars_stream: hv.streams.Selection1D | None = None

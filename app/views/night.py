@@ -20,10 +20,9 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models.widgets.tables import NumberFormatter
 
 from app.models.night import NightModel
-from app.views.style import HOVER_CSS
+from app.views.style import HOVER_CSS, column_options
 
 __all__ = ["NightView", "PLOTS"]
 
@@ -94,11 +93,7 @@ class NightView(pn.viewable.Viewer):
         self.table = pn.widgets.Tabulator(
             self._table_value(), disabled=True, selectable=True, show_index=False, height=260,
             sizing_mode="stretch_width", layout="fit_data",
-            titles={name: title for name, title, *_ in TABLE_COLUMNS},
-            header_tooltips={name: tip for name, *_, tip in TABLE_COLUMNS},
-            widths={name: width for name, _, _, width, _ in TABLE_COLUMNS if width},
-            formatters={name: NumberFormatter(format=fmt, nan_format="", null_format="", text_align="right")
-                        for name, _, fmt, *_ in TABLE_COLUMNS if fmt},
+            **column_options(TABLE_COLUMNS),
             frozen_columns=["frame"],
             configuration={"columnDefaults": {"tooltip": True}},
             stylesheets=[HOVER_CSS],

@@ -5,26 +5,25 @@ from __future__ import annotations
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models.widgets.tables import NumberFormatter
 
 from app.models.frame_data import PHOT_VIEW_COLUMNS
 from app.models.session import Session
-from app.views.style import HEADER_CSS, HOVER_CSS
+from app.views.style import HEADER_CSS, HOVER_CSS, column_options
 
 __all__ = ["PhotTable"]
 
 COLUMNS = (
     ("id", "#", None, 56, "source number in the frame, from 1"),
-    ("x", "x", 2, 76, "0-based column of the centroid (pixel (0, 0) is the centre of the first pixel)"),
-    ("y", "y", 2, 76, "0-based row of the centroid"),
-    ("ra", "RA (°)", 6, 112, "right ascension, ICRS, degrees"),
-    ("dec", "Dec (°)", 6, 108, "declination, ICRS, degrees"),
-    ("mag", "Mag", 3, 76, "calibrated magnitude in the frame's band"),
-    ("mag_err", "σ mag", 3, 84, "1-sigma error of the magnitude, calibration included"),
-    ("snr", "S/N", 1, 70, "signal-to-noise ratio"),
+    ("x", "x", "0.00", 76, "0-based column of the centroid (pixel (0, 0) is the centre of the first pixel)"),
+    ("y", "y", "0.00", 76, "0-based row of the centroid"),
+    ("ra", "RA (°)", "0.000000", 112, "right ascension, ICRS, degrees"),
+    ("dec", "Dec (°)", "0.000000", 108, "declination, ICRS, degrees"),
+    ("mag", "Mag", "0.000", 76, "calibrated magnitude in the frame's band"),
+    ("mag_err", "σ mag", "0.000", 84, "1-sigma error of the magnitude, calibration included"),
+    ("snr", "S/N", "0.0", 70, "signal-to-noise ratio"),
     ("flags", "Flags", None, 80, "source flag bits (docs/flags.md); 0 is clean"),
-    ("mag_inst", "Inst. mag", 3, 112, "instrumental magnitude, -2.5 log10(counts)"),
-    ("cat_mag", "Ref. mag", 3, 100, "reference catalogue magnitude of the matched star"),
+    ("mag_inst", "Inst. mag", "0.000", 112, "instrumental magnitude, -2.5 log10(counts)"),
+    ("cat_mag", "Ref. mag", "0.000", 100, "reference catalogue magnitude of the matched star"),
     ("simbad_id", "SIMBAD", None, 150, "SIMBAD main identifier"),
     ("simbad_otype", "Type", None, 70, "SIMBAD object type"),
     ("vsx_name", "VSX", None, 130, "AAVSO VSX variable star"),
@@ -32,14 +31,9 @@ COLUMNS = (
     ("qso_name", "Quasar", None, 130, "Milliquas quasar (VizieR VII/294)"),
     ("colibri_name", "Colibri", None, 130, "Astro-Colibri transient event"),
 )
-"""The table's columns: name, header, decimals (None: shown as is), width in px and the header's
+"""The table's columns: name, header, number format (None: shown as is), width in px and the header's
 tooltip.  Widths hold the whole value (RA and Dec to 6 decimals, ~0.02") and the header with its
 filter box; the table scrolls sideways, with the source number frozen at the left."""
-
-
-def _decimals(places: int) -> NumberFormatter:
-    """Return a formatter with a fixed number of decimals, blank for NaN (no reference star, no solution)."""
-    return NumberFormatter(format="0." + "0" * places, nan_format="", null_format="", text_align="right")
 
 
 def _empty_column(values: pd.Series) -> bool:
@@ -57,15 +51,15 @@ class PhotTable(pn.viewable.Viewer):
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
+        options = column_options(COLUMNS)
+        self._formatters = options.pop("formatters")  # per frame, for the float columns it has
         self.table = pn.widgets.Tabulator(
             pd.DataFrame({c: [] for c in PHOT_VIEW_COLUMNS[:9]}),
             show_index=False,
             layout="fit_data",
             disabled=True,
             selectable=True,
-            titles={name: title for name, title, *_ in COLUMNS},
-            header_tooltips={name: tip for name, *_, tip in COLUMNS},
-            widths={name: width for name, _, _, width, _ in COLUMNS},
+            **options,
             frozen_columns=["id"],
             configuration={"columnDefaults": {"tooltip": True}},
             pagination="remote",
@@ -85,10 +79,9 @@ class PhotTable(pn.viewable.Viewer):
             return
         phot = event.new.phot
         shown = [c for c in PHOT_VIEW_COLUMNS if c in phot and not _empty_column(phot[c])]
-        decimals = {name: places for name, _, places, *_ in COLUMNS if places is not None}
         self.table.param.update(
             value=phot[shown],
-            formatters={c: _decimals(decimals[c]) for c in shown if c in decimals and phot[c].dtype.kind == "f"},
+            formatters={c: f for c, f in self._formatters.items() if c in shown and phot[c].dtype.kind == "f"},
         )
 
     def _picked(self, event: param.parameterized.Event) -> None:
